@@ -1,0 +1,81 @@
+"""The generate job: one shard per call, committed data first and manifest last."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from jobs.errors import JobError
+from jobs.settings import ConfigError, GenerateSettings
+from jobs.storage import RunLayout, ShardManifest, Store, commit_shard, read_manifest, sha256_file
+
+log = logging.getLogger(__name__)
+
+REPO_BUILD = Path(__file__).resolve().parent.parent / "rust_gen" / "target" / "release" / "rust_gen"
+
+
+def find_generator(configured: str) -> str:
+    """GENERATOR_BIN, else the repository's release build, else `rust_gen` on PATH."""
+    if configured:
+        if not Path(configured).is_file():
+            raise ConfigError(f"GENERATOR_BIN={configured!r}: no such file")
+        return configured
+    if REPO_BUILD.is_file():
+        return str(REPO_BUILD)
+    found = shutil.which("rust_gen")
+    if found:
+        return found
+    raise ConfigError("GENERATOR_BIN is not set and no rust_gen binary was found: run `make build` or set GENERATOR_BIN")
+
+
+def generator_command(binary: str, s: GenerateSettings, out: Path) -> list[str]:
+    # A list, never a shell string: no value is ever interpreted by a shell.
+    return [
+        binary, "ur", "generate",
+        "--games", str(s.games_in_shard(s.shard_index)),
+        "--depth", str(s.depth),
+        "--seed", str(s.seed),
+        "--shard-index", str(s.shard_index),
+        "--threads", str(s.threads),
+        "--exploration", str(s.exploration),
+        "--out", str(out),
+    ]  # fmt: skip
+
+
+def run_generate(s: GenerateSettings) -> ShardManifest:
+    """Writes shard SHARD_INDEX of the run, or does nothing if it is already committed."""
+    store = Store(s.storage_url)
+    store.check()
+    layout = RunLayout(s.task, s.run_id)
+    existing = read_manifest(store, layout, s.shard_index)
+    if existing is not None:
+        log.info("shard %d is already committed (%d rows): nothing to do", s.shard_index, existing.rows)
+        return existing
+    binary = find_generator(s.generator_bin)
+    with tempfile.TemporaryDirectory(prefix="ludus-shard-") as tmp:
+        proc = subprocess.run(generator_command(binary, s, Path(tmp)), stdout=subprocess.PIPE, text=True, check=False)
+        if proc.returncode != 0:
+            raise JobError(f"shard {s.shard_index}: rust_gen exited with code {proc.returncode}")
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        local = Path(result["path"])
+        manifest = ShardManifest(
+            shard_index=s.shard_index,
+            file=local.name,
+            rows=result["rows"],
+            games=result["games"],
+            bytes=local.stat().st_size,
+            sha256=sha256_file(local),
+            seed=s.seed,
+            generator=result["metadata"]["generator"],
+            settings={"depth": s.depth, "exploration": s.exploration, "games_total": s.games, "shards": s.shards},
+            elapsed_seconds=result["seconds"],
+            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+        commit_shard(store, layout, local, manifest)
+    log.info("shard %d: %d samples from %d games in %.1f s", s.shard_index, manifest.rows, manifest.games, manifest.elapsed_seconds)
+    return manifest

@@ -1,0 +1,147 @@
+"""The whole run: generate (parallel shard processes), train, evaluate, then a summary.
+
+RUNNER=local runs every stage as a local process of `python -m jobs <stage>`, so each stage
+sees exactly what it would see in its own container: the environment and the store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from tqdm import tqdm
+
+from jobs.errors import JobError
+from jobs.provenance import git_revision
+from jobs.settings import ConfigError, PipelineSettings
+from jobs.storage import RunLayout, Store, committed_shard_indices
+
+log = logging.getLogger(__name__)
+
+
+def child_env(s: PipelineSettings, **overrides: Any) -> dict[str, str]:
+    """The environment of a stage: the caller's, plus every resolved setting (so presets and
+    the generated RUN_ID reach the children), plus overrides."""
+    env = dict(os.environ)
+    for name, value in s.model_dump(mode="json").items():
+        env[name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
+    env.update({k.upper(): str(v) for k, v in overrides.items()})
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def stage(name: str) -> list[str]:
+    return [sys.executable, "-m", "jobs", name]
+
+
+def write_run_json(store: Store, layout: RunLayout, s: PipelineSettings) -> None:
+    if store.exists(layout.run_json):
+        return
+    store.write_json(
+        layout.run_json,
+        {
+            "run_id": s.run_id,
+            "task": s.task,
+            "settings": s.model_dump(mode="json", exclude={"storage_url"}),
+            "git_revision": git_revision(),
+            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        },
+    )
+
+
+def generate_locally(s: PipelineSettings, store: Store, layout: RunLayout) -> None:
+    """Runs the missing shards as parallel processes sharing the cores; committed ones are skipped."""
+    todo = [i for i in range(s.shards) if i not in set(committed_shard_indices(store, layout))]
+    if not todo:
+        print(f"generate: all {s.shards} shards already committed")
+        return
+    cores = os.cpu_count() or 1
+    parallel = min(len(todo), cores)
+    threads = s.threads or max(1, cores // parallel)
+    print(f"generate: {len(todo)} of {s.shards} shards, {parallel} at a time, {threads} threads each, depth {s.depth}")
+    running: dict[int, subprocess.Popen[bytes]] = {}
+    failed: list[str] = []
+    with tqdm(total=len(todo), desc="shards", unit="shard", file=sys.stderr) as bar:
+        while todo or running:
+            while todo and len(running) < parallel:
+                index = todo.pop(0)
+                env = child_env(s, shard_index=index, threads=threads)
+                running[index] = subprocess.Popen(stage("generate"), env=env, stderr=subprocess.DEVNULL)
+            for index, proc in list(running.items()):
+                if proc.poll() is not None:
+                    del running[index]
+                    bar.update(1)
+                    if proc.returncode != 0:
+                        failed.append(f"shard {index} (exit code {proc.returncode})")
+            time.sleep(0.2)
+    if failed:
+        raise JobError(f"generate failed for {', '.join(failed)}; rerun with RUN_ID={s.run_id} to retry only those")
+
+
+def run_stage(s: PipelineSettings, name: str) -> None:
+    proc = subprocess.run(stage(name), env=child_env(s), check=False)
+    if proc.returncode != 0:
+        raise JobError(f"the {name} stage exited with code {proc.returncode}; rerun with RUN_ID={s.run_id} to resume")
+
+
+def summary(s: PipelineSettings, store: Store, layout: RunLayout, seconds: dict[str, float]) -> dict[str, Any]:
+    manifests = [store.read_json(layout.shard_manifest(i)) for i in range(s.shards)]
+    metrics = [json.loads(line) for line in store.read_bytes(layout.metrics).decode().splitlines() if line]
+    best = min(metrics, key=lambda m: m["val_loss"])
+    result: dict[str, Any] = {
+        "run_id": s.run_id,
+        "samples": sum(m["rows"] for m in manifests),
+        "games": sum(m["games"] for m in manifests),
+        "seconds": seconds,
+        "epochs": len(metrics),
+        "best_epoch": best["epoch"],
+        "val_loss": best["val_loss"],
+        "val_value_mse": best["val_value_mse"],
+        "val_policy_accuracy": best["val_policy_accuracy"],
+        "artifacts": store.display(layout.run),
+    }
+    report = f"{layout.eval}/report.json"
+    if store.exists(report):
+        result["evaluation"] = store.read_json(report).get("summary")
+    return result
+
+
+def run_pipeline(s: PipelineSettings) -> dict[str, Any]:
+    if s.runner != "local":
+        raise ConfigError(f"RUNNER={s.runner!r}: the Kubernetes runner is not built yet; allowed: local")
+    store = Store(s.storage_url)
+    store.check()
+    layout = RunLayout(s.task, s.run_id)
+    write_run_json(store, layout, s)
+    print(f"run {s.run_id}: {s.games} games in {s.shards} shards, {s.epochs} epochs -> {store.display(layout.run)}")
+    seconds: dict[str, float] = {}
+    for name, action in [
+        ("generate", lambda: generate_locally(s, store, layout)),
+        ("train", lambda: run_stage(s, "train")),
+        ("evaluate", lambda: run_stage(s, "evaluate")),
+    ]:
+        started = time.perf_counter()
+        print(f"== {name}", flush=True)
+        action()
+        seconds[name] = round(time.perf_counter() - started, 1)
+    result = summary(s, store, layout, seconds)
+    store.write_json(f"{layout.run}/summary.json", result)
+    return result
+
+
+def print_summary(result: dict[str, Any]) -> None:
+    print("\n== summary")
+    print(f"run             {result['run_id']}")
+    print(f"data            {result['samples']:,} samples from {result['games']:,} games")
+    print("time            " + ", ".join(f"{k} {v:.0f} s" for k, v in result["seconds"].items()))
+    print(f"training        {result['epochs']} epochs, best {result['best_epoch']}: val loss {result['val_loss']:.4f} "
+          f"(value MSE {result['val_value_mse']:.4f}, policy accuracy {result['val_policy_accuracy']:.1%})")  # fmt: skip
+    if result.get("evaluation"):
+        print(f"evaluation      {result['evaluation']}")
+    print(f"artifacts       {result['artifacts']}")

@@ -1,0 +1,242 @@
+"""The object-store layer: every read and write of a run goes through here.
+
+Any fsspec URL works (a local folder, s3://bucket/prefix, gs://...). Writes are atomic: on a
+local folder a file is written under a temporary name and renamed; on an object store a single
+PUT is all-or-nothing. Shards commit data first and manifest last, so a reader that trusts only
+manifests (and checks their digests) never sees half a shard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import fsspec
+from pydantic import BaseModel
+
+
+class StorageError(RuntimeError):
+    """A store that cannot be reached or a stored object that is missing or corrupt."""
+
+
+class Store:
+    """One object store rooted at a URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        options: dict[str, Any] = {}
+        if url.startswith("s3://") and os.environ.get("AWS_ENDPOINT_URL"):
+            options["client_kwargs"] = {"endpoint_url": os.environ["AWS_ENDPOINT_URL"]}
+        try:
+            self.fs, self.root = fsspec.core.url_to_fs(url, **options)
+        except (ValueError, ImportError) as e:
+            raise StorageError(f"STORAGE_URL={url!r}: {e}") from e
+        self.root = self.root.rstrip("/")
+        self.local = "file" in _protocols(self.fs)
+
+    def path(self, key: str) -> str:
+        return f"{self.root}/{key}" if key else self.root
+
+    def display(self, key: str) -> str:
+        return f"{self.url.rstrip('/')}/{key}"
+
+    def check(self) -> None:
+        """Fails fast, before any work, when the store cannot be used."""
+        try:
+            if self.local:
+                self.fs.makedirs(self.root, exist_ok=True)
+                return
+            bucket = self.root.split("/", 1)[0]
+            if not self.fs.exists(bucket):
+                raise StorageError(f"STORAGE_URL={self.url!r}: bucket {bucket!r} does not exist")
+        except StorageError:
+            raise
+        except Exception as e:  # network errors differ by backend; all mean "cannot use it"
+            raise StorageError(f"STORAGE_URL={self.url!r}: cannot reach the store: {type(e).__name__}: {e}") from e
+
+    def exists(self, key: str) -> bool:
+        return bool(self.fs.exists(self.path(key)))
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            return self.fs.cat_file(self.path(key))
+        except FileNotFoundError as e:
+            raise StorageError(f"{self.display(key)} does not exist") from e
+
+    def read_json(self, key: str) -> Any:
+        data = self.read_bytes(key)
+        try:
+            return json.loads(data)
+        except json.JSONDecodeError as e:
+            raise StorageError(f"{self.display(key)} is not valid JSON: {e}") from e
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        target = self.path(key)
+        if not self.local:
+            self.fs.pipe_file(target, data)
+            return
+        self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+        tmp = f"{target}.tmp-{uuid.uuid4().hex[:8]}"
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+
+    def write_json(self, key: str, obj: Any) -> None:
+        self.write_bytes(key, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+    def put_file(self, local_path: Path, key: str) -> None:
+        target = self.path(key)
+        if not self.local:
+            self.fs.put_file(str(local_path), target)
+            return
+        self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+        tmp = f"{target}.tmp-{uuid.uuid4().hex[:8]}"
+        self.fs.put_file(str(local_path), tmp)
+        os.replace(tmp, target)
+
+    def list(self, prefix: str) -> list[str]:
+        """Keys (relative to the root) of the objects directly under `prefix`."""
+        try:
+            entries = self.fs.ls(self.path(prefix), detail=False)
+        except FileNotFoundError:
+            return []
+        start = len(self.root) + 1
+        return sorted(e.rstrip("/")[start:] for e in entries)
+
+
+def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
+    protocol = fs.protocol
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Keys of one run in the store (shared/design.md, 'Object-store layout')."""
+
+    task: str
+    run_id: str
+
+    @property
+    def run(self) -> str:
+        return f"{self.task}/runs/{self.run_id}"
+
+    @property
+    def run_json(self) -> str:
+        return f"{self.run}/run.json"
+
+    def shard_data(self, index: int) -> str:
+        return f"{self.run}/data/shard-{index:05d}.safetensors"
+
+    def shard_manifest(self, index: int) -> str:
+        return f"{self.run}/data/shard-{index:05d}.json"
+
+    @property
+    def train(self) -> str:
+        return f"{self.run}/train"
+
+    @property
+    def checkpoint(self) -> str:
+        return f"{self.train}/checkpoint.pt"
+
+    @property
+    def metrics(self) -> str:
+        return f"{self.train}/metrics.jsonl"
+
+    @property
+    def model(self) -> str:
+        return f"{self.run}/model"
+
+    @property
+    def weights(self) -> str:
+        return f"{self.model}/weights.json"
+
+    @property
+    def compat_weights(self) -> str:
+        return f"{self.model}/compat_weights.json"
+
+    @property
+    def eval(self) -> str:
+        return f"{self.run}/eval"
+
+    @property
+    def champion(self) -> str:
+        return f"{self.task}/champion.json"
+
+
+class ShardManifest(BaseModel):
+    """A shard's commit marker: written after its data, trusted only if the digest matches."""
+
+    shard_index: int
+    file: str
+    rows: int
+    games: int
+    bytes: int
+    sha256: str
+    seed: int
+    generator: str
+    settings: dict[str, Any]
+    elapsed_seconds: float
+    created_at: str
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def commit_shard(store: Store, layout: RunLayout, local_file: Path, manifest: ShardManifest) -> None:
+    """Uploads the data, then the manifest: the manifest's appearance is the commit."""
+    store.put_file(local_file, layout.shard_data(manifest.shard_index))
+    store.write_json(layout.shard_manifest(manifest.shard_index), manifest.model_dump())
+
+
+def read_manifest(store: Store, layout: RunLayout, index: int) -> ShardManifest | None:
+    key = layout.shard_manifest(index)
+    if not store.exists(key):
+        return None
+    try:
+        return ShardManifest.model_validate(store.read_json(key))
+    except ValueError as e:
+        raise StorageError(f"{store.display(key)} is not a valid shard manifest: {e}") from e
+
+
+def read_committed_shard(store: Store, layout: RunLayout, index: int) -> tuple[ShardManifest, bytes]:
+    """A committed shard's manifest and bytes, refusing a missing manifest or a bad digest."""
+    manifest = read_manifest(store, layout, index)
+    if manifest is None:
+        raise StorageError(
+            f"shard {index}: {store.display(layout.shard_manifest(index))} does not exist "
+            "(the shard was never committed; rerun the generate job for it)"
+        )
+    data = store.read_bytes(layout.shard_data(index))
+    digest = sha256_hex(data)
+    if digest != manifest.sha256:
+        raise StorageError(
+            f"shard {index}: {store.display(layout.shard_data(index))} is corrupt: "
+            f"sha256 {digest[:16]}... does not match the manifest's {manifest.sha256[:16]}..."
+        )
+    return manifest, data
+
+
+def committed_shard_indices(store: Store, layout: RunLayout) -> list[int]:
+    """Indices of shards whose manifest exists (data files without one are not committed)."""
+    indices = []
+    for key in store.list(f"{layout.run}/data"):
+        name = key.rsplit("/", 1)[-1]
+        if name.startswith("shard-") and name.endswith(".json"):
+            indices.append(int(name[len("shard-") : -len(".json")]))
+    return sorted(indices)

@@ -52,11 +52,10 @@ class Store:
                 self.fs.makedirs(self.root, exist_ok=True)
                 return
             bucket = self.root.split("/", 1)[0]
-            if not self.fs.exists(bucket):
-                raise StorageError(f"STORAGE_URL={self.url!r}: bucket {bucket!r} does not exist")
-        except StorageError:
-            raise
-        except Exception as e:  # network errors differ by backend; all mean "cannot use it"
+            self.fs.ls(bucket, refresh=True)  # unlike exists(), ls lets connection errors through
+        except FileNotFoundError as e:
+            raise StorageError(f"STORAGE_URL={self.url!r}: bucket {bucket!r} does not exist") from e
+        except Exception as e:  # network and auth errors differ by backend; all mean "cannot use it"
             raise StorageError(f"STORAGE_URL={self.url!r}: cannot reach the store: {type(e).__name__}: {e}") from e
 
     def exists(self, key: str) -> bool:

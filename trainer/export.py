@@ -11,6 +11,7 @@ Three layouts of one Linear layer with PyTorch weight W of shape (out, in):
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import sys
@@ -56,7 +57,7 @@ def _floats(t: torch.Tensor) -> list[float]:
 
 def to_compat(nets: UrNets, metadata: dict[str, Any]) -> dict[str, Any]:
     """The flat file the old engine reads, with every matrix transposed to (in, out)."""
-    out: dict[str, Any] = {"network_config": COMPAT_CONFIG, "metadata": metadata}
+    out: dict[str, Any] = {"network_config": copy.deepcopy(COMPAT_CONFIG), "metadata": metadata}
     for name in NETWORKS:
         flat: list[float] = []
         for layer in linear_layers(getattr(nets, name)):

@@ -1,0 +1,108 @@
+"""End to end with the real generator binary, the real trainer and a real store (a local folder
+and a real S3 server), including processes killed mid-run."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from jobs.storage import RunLayout, Store, committed_shard_indices, read_committed_shard
+from tests.conftest import ROOT, jobs_env, make_bucket, run_job
+
+TINY = {"GAMES": 12, "SHARDS": 2, "EPOCHS": 2, "DEPTH": 1, "BATCH_SIZE": 256, "EVAL_GAMES": 20, "DEVICE": "cpu"}
+
+
+def assert_complete_run(store: Store, run_id: str) -> None:
+    layout = RunLayout("ur", run_id)
+    keys = [layout.run_json, layout.checkpoint, layout.metrics, layout.weights, layout.compat_weights, f"{layout.train}/loss_curves.png"]
+    for key in keys:
+        assert store.exists(key), f"missing {store.display(key)}"
+    assert committed_shard_indices(store, layout) == [0, 1]
+    for index in (0, 1):
+        manifest, _ = read_committed_shard(store, layout, index)  # verifies the digest
+        assert manifest.games == 6 and manifest.rows > 0
+    weights = store.read_json(layout.weights)
+    assert weights["provenance"]["run_id"] == run_id
+    assert len(store.read_json(layout.compat_weights)["value_weights"]) == 81_921
+
+
+def test_pipeline_on_a_local_folder(generator: Path, tmp_path: Path) -> None:
+    result = run_job("pipeline", STORAGE_URL=tmp_path / "store", RUN_ID="local-e2e", **TINY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "== summary" in result.stdout
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["games"] == 12 and summary["epochs"] == 2
+    assert_complete_run(Store(str(tmp_path / "store")), "local-e2e")
+
+
+def test_pipeline_on_a_real_s3_server(generator: Path, s3_env: dict[str, str]) -> None:
+    make_bucket("pipeline")
+    result = run_job("pipeline", STORAGE_URL="s3://pipeline/team/ludus", RUN_ID="s3-e2e", **TINY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    store = Store("s3://pipeline/team/ludus")
+    assert_complete_run(store, "s3-e2e")
+    assert store.exists("ur/runs/s3-e2e/summary.json")
+
+
+def start_job(job: str, **settings: object) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "jobs", job], env=jobs_env(**settings), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def wait_for(condition, timeout: float = 120) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_a_killed_generator_commits_nothing_and_a_rerun_completes(generator: Path, tmp_path: Path) -> None:
+    store_url = tmp_path / "store"
+    store, layout = Store(str(store_url)), RunLayout("ur", "killed-gen")
+    settings = {**TINY, "STORAGE_URL": store_url, "RUN_ID": "killed-gen"}
+    # Shard 0 commits normally.
+    assert run_job("generate", SHARD_INDEX=0, **settings).returncode == 0
+    first = store.read_bytes(layout.shard_manifest(0))
+    # Shard 1 is slow (deep search) and is killed while the generator runs.
+    proc = start_job("generate", SHARD_INDEX=1, **{**settings, "DEPTH": 5, "GAMES": 400})
+    wait_for(lambda: subprocess.run(["pgrep", "-f", "rust_gen ur generate"], capture_output=True).returncode == 0)
+    time.sleep(1.0)
+    subprocess.run(["pkill", "-KILL", "-f", "rust_gen ur generate"], check=False)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    assert committed_shard_indices(store, layout) == [0], "no manifest may appear for the killed shard"
+    assert not store.exists(layout.shard_data(1))
+    # The rerun completes the run and leaves the committed shard alone.
+    result = run_job("pipeline", **settings)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "1 of 2 shards" in result.stdout
+    assert store.read_bytes(layout.shard_manifest(0)) == first, "committed shards are not regenerated"
+    assert_complete_run(store, "killed-gen")
+
+
+def test_a_killed_trainer_resumes_from_its_checkpoint(generator: Path, tmp_path: Path) -> None:
+    store_url = tmp_path / "store"
+    store, layout = Store(str(store_url)), RunLayout("ur", "killed-train")
+    settings = {**TINY, "STORAGE_URL": store_url, "RUN_ID": "killed-train", "GAMES": 40, "EPOCHS": 200, "PATIENCE": 200}
+    for index in (0, 1):
+        assert run_job("generate", SHARD_INDEX=index, **settings).returncode == 0
+    proc = start_job("train", **settings)
+    wait_for(lambda: store.exists(layout.metrics) and len(store.read_bytes(layout.metrics).splitlines()) >= 2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    import io
+
+    import torch
+
+    done = torch.load(io.BytesIO(store.read_bytes(layout.checkpoint)), weights_only=False)["epochs_done"]
+    assert 1 <= done < 200
+    result = run_job("train", **{**settings, "EPOCHS": done + 1, "LOG_LEVEL": "INFO"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"resuming after epoch {done}" in result.stderr
+    epochs = [json.loads(line)["epoch"] for line in store.read_bytes(layout.metrics).splitlines()]
+    assert epochs == list(range(1, done + 2))

@@ -1,0 +1,79 @@
+"""The store: atomic commits, manifests as commit markers, digests, reachability checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jobs.storage import (
+    RunLayout,
+    ShardManifest,
+    StorageError,
+    Store,
+    commit_shard,
+    committed_shard_indices,
+    read_committed_shard,
+    sha256_file,
+)
+from tests.conftest import make_bucket, run_job
+
+
+def manifest_for(path: Path, index: int) -> ShardManifest:
+    return ShardManifest(
+        shard_index=index, file=path.name, rows=1, games=1, bytes=path.stat().st_size, sha256=sha256_file(path),
+        seed=0, generator="test", settings={}, elapsed_seconds=0.0, created_at="2026-01-01T00:00:00+00:00",
+    )  # fmt: skip
+
+
+def commit_and_read(store: Store, tmp_path: Path) -> None:
+    layout = RunLayout("ur", "r1")
+    data = tmp_path / "shard.bin"
+    data.write_bytes(b"0123456789" * 1000)
+    assert committed_shard_indices(store, layout) == []
+    commit_shard(store, layout, data, manifest_for(data, 0))
+    assert committed_shard_indices(store, layout) == [0]
+    manifest, payload = read_committed_shard(store, layout, 0)
+    assert payload == data.read_bytes() and manifest.rows == 1
+    store.write_bytes(layout.shard_data(0), b"tampered")
+    with pytest.raises(StorageError, match=r"shard 0: .*shard-00000\.safetensors is corrupt: sha256"):
+        read_committed_shard(store, layout, 0)
+    with pytest.raises(StorageError, match=r"shard 1: .*shard-00001\.json does not exist \(the shard was never committed"):
+        read_committed_shard(store, layout, 1)
+
+
+def test_local_store_commits_and_verifies(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "store"))
+    commit_and_read(store, tmp_path)
+    leftovers = [p.name for p in (tmp_path / "store").rglob("*") if ".tmp-" in p.name]
+    assert leftovers == [], "atomic writes leave no temporary file"
+
+
+def test_s3_store_commits_and_verifies(s3_env: dict[str, str], tmp_path: Path) -> None:
+    make_bucket("storage-test")
+    store = Store("s3://storage-test/some/prefix")
+    store.check()
+    commit_and_read(store, tmp_path)
+
+
+def test_a_data_file_without_manifest_is_not_committed(tmp_path: Path) -> None:
+    store = Store(str(tmp_path))
+    layout = RunLayout("ur", "r2")
+    store.write_bytes(layout.shard_data(0), b"half a shard")
+    assert committed_shard_indices(store, layout) == []
+
+
+def test_missing_bucket_is_refused_before_work(s3_env: dict[str, str]) -> None:
+    result = run_job("pipeline", timeout=120, STORAGE_URL="s3://no-such-bucket/x", GAMES=2, SHARDS=1)
+    assert result.returncode != 0
+    assert "STORAGE_URL='s3://no-such-bucket/x': bucket 'no-such-bucket' does not exist" in result.stderr
+
+
+def test_unreachable_endpoint_is_refused_before_work(s3_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import free_port
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    result = run_job("generate", timeout=120, STORAGE_URL="s3://bucket/x", GAMES=2, SHARDS=1)
+    assert result.returncode != 0
+    assert "STORAGE_URL='s3://bucket/x': cannot reach the store" in result.stderr, result.stderr

@@ -1,0 +1,216 @@
+"""The trainer on real shards from the real generator (tiny), its exports and its errors."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from jobs.settings import ConfigError, TrainSettings
+from jobs.storage import RunLayout, Store
+from trainer import Trainer, TrainingError
+from trainer.data import DatasetError, UrData, load_run_data, split_by_game
+from trainer.export import (
+    WeightsError,
+    convert_main,
+    engine_forward,
+    from_compat,
+    read_weights,
+    to_compat,
+    to_ours,
+)
+from trainer.model import UrNets
+
+
+def settings(store: str, run_id: str, **overrides: object) -> TrainSettings:
+    values: dict[str, object] = {"storage_url": store, "run_id": run_id, "shards": 2, "epochs": 2, "batch_size": 256, "device": "cpu"}
+    values.update(overrides)
+    return TrainSettings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def run_copy(tiny_run: tuple[str, str], tmp_path: Path) -> str:
+    """A private copy of the tiny run's store, so tests can add checkpoints to it."""
+    import shutil
+
+    target = tmp_path / "store"
+    shutil.copytree(tiny_run[0], target)
+    return str(target)
+
+
+def test_network_sizes_match_the_spec() -> None:
+    nets = UrNets()
+    assert sum(p.numel() for p in nets.value.parameters()) == 81_921
+    assert sum(p.numel() for p in nets.policy.parameters()) == 82_119
+
+
+def test_split_is_by_game(tiny_run: tuple[str, str]) -> None:
+    data, manifests = load_run_data(Store(tiny_run[0]), RunLayout("ur", tiny_run[1]), 2)
+    assert len(data) == sum(m.rows for m in manifests)
+    train, val = split_by_game(data, 0.25, seed=0)
+    assert len(train) + len(val) == len(data)
+    assert not set(train.game_key.tolist()) & set(val.game_key.tolist())
+    assert len(set(val.game_key.tolist())) == 4, "a quarter of 16 games"
+
+
+def test_training_writes_every_artifact(run_copy: str) -> None:
+    result = Trainer(settings(run_copy, "tiny")).train()
+    layout = RunLayout("ur", "tiny")
+    store = Store(run_copy)
+    for key in [layout.checkpoint, layout.metrics, layout.weights, layout.compat_weights, f"{layout.train}/loss_curves.png"]:
+        assert store.exists(key), key
+    assert store.list(f"{layout.train}/tensorboard"), "TensorBoard event files"
+    lines = store.read_bytes(layout.metrics).decode().splitlines()
+    assert len(lines) == 2 and json.loads(lines[-1])["epoch"] == 2
+    assert result.epochs_run == 2 and math.isfinite(result.best_val_loss)
+    ours = store.read_json(layout.weights)
+    assert ours["provenance"]["run_id"] == "tiny" and len(ours["provenance"]["dataset_sha256"]) == 64
+
+
+def test_compat_export_reads_correctly_the_engine_way_and_not_untransposed() -> None:
+    torch.manual_seed(3)
+    nets = UrNets().eval()
+    x = torch.rand(3, 150) * 2 - 1
+    with torch.no_grad():
+        value, logits = nets(x)
+    compat = to_compat(nets, {})
+    for row in range(3):
+        got_value = engine_forward(compat["value_weights"], 1, x[row].tolist())
+        got_policy = engine_forward(compat["policy_weights"], 7, x[row].tolist())
+        assert abs(got_value[0] - float(value[row])) < 1e-5
+        assert max(abs(a - b) for a, b in zip(got_policy, logits[row].tolist(), strict=True)) < 1e-5
+    # The old exporter's mistake: the same numbers without the transpose are read scrambled.
+    untransposed: list[float] = []
+    for layer in [m for m in nets.policy if isinstance(m, torch.nn.Linear)]:
+        untransposed += layer.weight.reshape(-1).tolist() + layer.bias.tolist()
+    wrong = engine_forward(untransposed, 7, x[0].tolist())
+    assert max(abs(a - b) for a, b in zip(wrong, logits[0].tolist(), strict=True)) > 1e-3
+
+
+def test_our_file_and_the_compat_file_round_trip(tmp_path: Path) -> None:
+    nets = UrNets().eval()
+    x = torch.rand(5, 150)
+    (tmp_path / "ours.json").write_text(json.dumps(to_ours(nets, {"run_id": "x"})))
+    (tmp_path / "compat.json").write_text(json.dumps(to_compat(nets, {})))
+    with torch.no_grad():
+        want = nets(x)
+        for name in ["ours.json", "compat.json"]:
+            got = read_weights(tmp_path / name).eval()(x)
+            assert torch.allclose(got[0], want[0]) and torch.allclose(got[1], want[1]), name
+
+
+def test_converter_fixes_old_exporter_files(tmp_path: Path) -> None:
+    nets = UrNets().eval()
+    old = {"network_config": to_compat(nets, {})["network_config"], "metadata": {"epochs": 100}}
+    for name in ["value", "policy"]:
+        flat: list[float] = []
+        for layer in [m for m in getattr(nets, name) if isinstance(m, torch.nn.Linear)]:
+            flat += layer.weight.reshape(-1).tolist() + layer.bias.tolist()  # (out, in): the old bug
+        old[f"{name}_weights"] = flat
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert convert_main([str(tmp_path / "old.json"), "--out", str(tmp_path / "fixed")]) == 0
+    compat = json.loads((tmp_path / "fixed" / "compat_weights.json").read_text())
+    x = torch.rand(150)
+    with torch.no_grad():
+        want = nets(x.unsqueeze(0))[1][0].tolist()
+    got = engine_forward(compat["policy_weights"], 7, x.tolist())
+    assert max(abs(a - b) for a, b in zip(got, want, strict=True)) < 1e-5
+    assert read_weights(tmp_path / "fixed" / "weights.json") is not None
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda o: o["value_weights"].pop(), r"bad\.json: field 'value_weights' has 81920 numbers, expected 81921"),
+        (lambda o: o["policy_weights"].__setitem__(5, float("nan")), r"field 'policy_weights' holds a non-finite number at index 5"),
+        (lambda o: o.pop("policy_weights"), r"field 'policy_weights' is missing"),
+        (lambda o: o["network_config"].__setitem__("input_size", 149), r"field 'network_config.input_size' is 149, expected 150"),
+    ],
+)
+def test_bad_weights_files_are_rejected_naming_file_and_field(tmp_path: Path, damage, message: str) -> None:  # type: ignore[no-untyped-def]
+    obj = to_compat(UrNets(), {})
+    damage(obj)
+    (tmp_path / "bad.json").write_text(json.dumps(obj))
+    with pytest.raises(WeightsError, match=message):
+        read_weights(tmp_path / "bad.json")
+
+
+def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(run_copy: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    other = str(tmp_path / "other")
+    shutil.copytree(run_copy, other)
+    straight = Trainer(settings(run_copy, "tiny", epochs=3, patience=10))
+    straight.train()
+
+    save = Trainer.save_checkpoint
+
+    def save_then_die(self: Trainer) -> None:
+        save(self)
+        raise KeyboardInterrupt  # the process dies right after its first checkpoint
+
+    monkeypatch.setattr(Trainer, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(settings(other, "tiny", epochs=3, patience=10)).train()
+    monkeypatch.undo()
+    resumed = Trainer(settings(other, "tiny", epochs=3, patience=10))
+    resumed.train()
+    for (name, a), b in zip(straight.nets.state_dict().items(), resumed.nets.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    assert [m["epoch"] for m in resumed.history] == [1, 2, 3]
+    assert [m["val_loss"] for m in resumed.history] == [m["val_loss"] for m in straight.history]
+
+
+def test_early_stopping_restores_the_best_epoch(tiny_run: tuple[str, str], tmp_path: Path) -> None:
+    data, _ = load_run_data(Store(tiny_run[0]), RunLayout("ur", tiny_run[1]), 2)
+    train, val = split_by_game(data, 0.25, seed=0)
+    # A learning rate this high makes validation worse after the first epochs: stop early.
+    t = Trainer(settings(str(tmp_path), "early", epochs=30, patience=2, learning_rate=0.5), data=(train, val))
+    result = t.train()
+    losses = [m["val_loss"] for m in result.history]
+    best = min(range(len(losses)), key=losses.__getitem__)
+    assert result.stopped_early and result.epochs_run == best + 1 + 2
+    assert result.best_epoch == best + 1
+    assert t.evaluate(val)["val_loss"] == pytest.approx(losses[best], rel=1e-5)
+
+
+def test_non_finite_loss_stops_naming_the_epoch_and_keeps_no_bad_checkpoint(tiny_run: tuple[str, str], tmp_path: Path) -> None:
+    data, _ = load_run_data(Store(tiny_run[0]), RunLayout("ur", tiny_run[1]), 2)
+    train, val = split_by_game(data, 0.25, seed=0)
+    poisoned = UrData(**{**train.__dict__, "value": torch.full_like(train.value, float("nan"))})
+    t = Trainer(settings(str(tmp_path), "nan"), data=(poisoned, val))
+    with pytest.raises(TrainingError, match=r"epoch 1: the training loss is nan"):
+        t.train()
+    assert not Store(str(tmp_path)).exists(RunLayout("ur", "nan").checkpoint)
+
+
+def test_corrupt_or_missing_shards_are_refused(run_copy: str) -> None:
+    store, layout = Store(run_copy), RunLayout("ur", "tiny")
+    with pytest.raises(Exception, match=r"shard 2: .*shard-00002\.json does not exist"):
+        Trainer(settings(run_copy, "tiny", shards=3)).train()
+    data = bytearray(store.read_bytes(layout.shard_data(1)))
+    data[-1] ^= 0xFF
+    store.write_bytes(layout.shard_data(1), bytes(data))
+    with pytest.raises(Exception, match=r"shard 1: .* is corrupt"):
+        Trainer(settings(run_copy, "tiny")).train()
+    with pytest.raises(DatasetError, match="holds no committed shard"):
+        load_run_data(store, RunLayout("ur", "empty"))
+
+
+def test_cuda_on_a_machine_without_one_is_a_config_error(tmp_path: Path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA; the error path needs one without")
+    with pytest.raises(ConfigError, match=r"DEVICE='cuda': PyTorch sees no CUDA device"):
+        Trainer(settings(str(tmp_path), "x", device="cuda"))
+
+
+def test_predict_masks_illegal_moves(tiny_run: tuple[str, str], tmp_path: Path) -> None:
+    t = Trainer(settings(str(tmp_path), "p"))
+    legal = torch.tensor([[1, 0, 1, 0, 0, 0, 0]])
+    out = t.predict(torch.zeros(1, 150), legal)
+    assert out["policy"][0, 1] == 0 and out["policy"][0].sum() == pytest.approx(1.0)
+    assert -1 <= float(out["value"][0]) <= 1
+    assert from_compat(to_compat(t.nets, {}), "x") is not None

@@ -182,7 +182,8 @@ class Trainer:
             unit_scale=True,
             file=sys.stderr,
             leave=False,
-            mininterval=0.5 if sys.stderr.isatty() else 30,
+            mininterval=0.5,
+            disable=not sys.stderr.isatty(),
             dynamic_ncols=True,
         )
         for start in range(0, n, bs):

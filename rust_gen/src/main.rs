@@ -5,6 +5,8 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rust_gen::ur::game::GameRecord;
 use rust_gen::ur::generate::{generate_games, GenerateConfig};
+use rust_gen::ur::matchplay::play_match;
+use rust_gen::ur::players::PlayerSpec;
 use rust_gen::ur::search::MAX_DEPTH;
 use rust_gen::ur::shard::{shard_file_name, write_shard, BYTES_PER_SAMPLE};
 use serde_json::json;
@@ -42,6 +44,83 @@ enum UrCommand {
     Generate(GenerateArgs),
     /// Measure samples/s and search nodes/s at several depths, on 1 thread and all cores.
     Bench(bench::BenchArgs),
+    /// Play two players against each other (seats alternate) and print one JSON report.
+    Match(MatchArgs),
+    /// Run the networks of a weights file on feature rows: one JSON list of 150 numbers per
+    /// stdin line in, one {"value", "policy_logits"} line out. For checking exports.
+    Predict(PredictArgs),
+}
+
+#[derive(Args)]
+struct PredictArgs {
+    /// Our weights.json or the compatible flat file.
+    #[arg(long)]
+    weights: PathBuf,
+}
+
+fn predict(args: PredictArgs) -> ExitCode {
+    use rust_gen::ur::nn::{Networks, Scratch};
+    use std::io::BufRead;
+    let nets = match Networks::load(&args.weights) {
+        Ok(nets) => nets,
+        Err(e) => return usage_error(format!("--weights: {e}")),
+    };
+    let mut scratch = Scratch::new(1);
+    let (mut value, mut logits) = ([0.0f32; 1], [0.0f32; 7]);
+    for (n, line) in std::io::stdin().lock().lines().enumerate() {
+        let row: Vec<f32> = match line
+            .map_err(|e| e.to_string())
+            .and_then(|l| serde_json::from_str(&l).map_err(|e| e.to_string()))
+        {
+            Ok(row) => row,
+            Err(e) => return usage_error(format!("stdin line {}: {e}", n + 1)),
+        };
+        if row.len() != 150 {
+            return usage_error(format!(
+                "stdin line {}: {} numbers, expected 150",
+                n + 1,
+                row.len()
+            ));
+        }
+        nets.value.forward(&row, 1, &mut scratch, &mut value);
+        nets.policy.forward(&row, 1, &mut scratch, &mut logits);
+        println!("{}", json!({"value": value[0], "policy_logits": logits}));
+    }
+    ExitCode::SUCCESS
+}
+
+#[derive(Args)]
+struct MatchArgs {
+    /// Player A: random, greedy, emm:D, policy:FILE, value:FILE or legacy:FILE.
+    #[arg(long)]
+    a: String,
+    /// Player B, same forms as --a.
+    #[arg(long)]
+    b: String,
+    /// Games to play (A is P1 in even games, P2 in odd ones).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    games: u64,
+    /// Seed: fixes dice and random choices of every game.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Worker threads; 0 means every core.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+fn play(args: MatchArgs) -> ExitCode {
+    let parse =
+        |flag: &str, text: &str| PlayerSpec::parse(text).map_err(|e| format!("--{flag}: {e}"));
+    let (a, b) = match (parse("a", &args.a), parse("b", &args.b)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return usage_error(e),
+    };
+    let report = thread_pool(args.threads).install(|| play_match(&a, &b, args.games, args.seed));
+    println!(
+        "{}",
+        serde_json::to_string(&report).expect("a report serialises")
+    );
+    ExitCode::SUCCESS
 }
 
 fn parse_exploration(s: &str) -> Result<f64, String> {
@@ -202,5 +281,7 @@ fn main() -> ExitCode {
     match cli.task {
         Task::Ur(UrCommand::Generate(args)) => generate(args),
         Task::Ur(UrCommand::Bench(args)) => bench::run(args),
+        Task::Ur(UrCommand::Match(args)) => play(args),
+        Task::Ur(UrCommand::Predict(args)) => predict(args),
     }
 }

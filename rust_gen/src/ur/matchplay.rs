@@ -1,0 +1,113 @@
+//! Matches between two players: seats alternate, games run on every core, results depend only
+//! on the seed (timings aside).
+
+use super::game::{advance, PLY_CAP};
+use super::players::{Player, PlayerSpec};
+use super::rules::Position;
+use crate::rng::Rng;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::time::Instant;
+
+/// Stream ids that keep dice and the players' own randomness apart.
+const DICE_STREAM: u64 = 0x6469_6365;
+const CHOICE_STREAM: u64 = 0x6368_6f69;
+
+#[derive(Clone, Copy, Default)]
+struct GameOutcome {
+    /// Winner: Some(true) when A won.
+    a_won: Option<bool>,
+    plies: u32,
+    moves: [u64; 2],
+    nanos: [u64; 2],
+}
+
+/// Plays game `index`: A sits as P1 in even games and as P2 in odd ones.
+fn play_one(a: &PlayerSpec, b: &PlayerSpec, seed: u64, index: u64) -> GameOutcome {
+    let mut dice = Rng::for_game(seed, DICE_STREAM, index);
+    let mut choices = Rng::for_game(seed, CHOICE_STREAM, index);
+    let a_seat = (index % 2) as usize;
+    let mut players = [Player::new(a), Player::new(b)]; // by side: 0 = A, 1 = B
+    let mut out = GameOutcome::default();
+    let (mut pos, mut mover) = (Position::initial(), 0usize);
+    while pos.winner().is_none() && out.plies < PLY_CAP {
+        let roll = dice.roll();
+        let legal = pos.legal_moves(mover, roll);
+        let piece = if legal == 0 {
+            None
+        } else {
+            let side = usize::from(mover != a_seat);
+            let started = Instant::now();
+            let piece = players[side].choose(&pos, mover, roll, legal, &mut choices);
+            out.nanos[side] += started.elapsed().as_nanos() as u64;
+            out.moves[side] += 1;
+            Some(piece)
+        };
+        (pos, mover) = advance(&pos, mover, roll, piece);
+        out.plies += 1;
+    }
+    out.a_won = pos.winner().map(|w| w == a_seat);
+    out
+}
+
+#[derive(Serialize, Debug)]
+pub struct MatchReport {
+    pub a: String,
+    pub b: String,
+    pub games: u64,
+    pub seed: u64,
+    pub a_wins: u64,
+    pub b_wins: u64,
+    pub unfinished: u64,
+    /// Wins of A over all games (unfinished games count as not won).
+    pub a_win_rate: f64,
+    /// 95% Wilson score interval of that rate.
+    pub a_win_rate_ci95: [f64; 2],
+    pub mean_plies: f64,
+    pub a_us_per_move: f64,
+    pub b_us_per_move: f64,
+    pub seconds: f64,
+}
+
+/// The 95% Wilson score interval of `wins` successes in `n` trials.
+pub fn wilson(wins: u64, n: u64) -> [f64; 2] {
+    if n == 0 {
+        return [0.0, 1.0];
+    }
+    let (z, n_f) = (1.959_963_984_540_054_f64, n as f64);
+    let p = wins as f64 / n_f;
+    let denominator = 1.0 + z * z / n_f;
+    let centre = (p + z * z / (2.0 * n_f)) / denominator;
+    let half = z * (p * (1.0 - p) / n_f + z * z / (4.0 * n_f * n_f)).sqrt() / denominator;
+    [(centre - half).max(0.0), (centre + half).min(1.0)]
+}
+
+pub fn play_match(a: &PlayerSpec, b: &PlayerSpec, games: u64, seed: u64) -> MatchReport {
+    let started = Instant::now();
+    let outcomes: Vec<GameOutcome> = (0..games)
+        .into_par_iter()
+        .map(|i| play_one(a, b, seed, i))
+        .collect();
+    let count = |want: Option<bool>| outcomes.iter().filter(|o| o.a_won == want).count() as u64;
+    let a_wins = count(Some(true));
+    let per_move = |side: usize| {
+        let moves: u64 = outcomes.iter().map(|o| o.moves[side]).sum();
+        let nanos: u64 = outcomes.iter().map(|o| o.nanos[side]).sum();
+        nanos as f64 / 1000.0 / moves.max(1) as f64
+    };
+    MatchReport {
+        a: a.text.clone(),
+        b: b.text.clone(),
+        games,
+        seed,
+        a_wins,
+        b_wins: count(Some(false)),
+        unfinished: count(None),
+        a_win_rate: a_wins as f64 / games.max(1) as f64,
+        a_win_rate_ci95: wilson(a_wins, games),
+        mean_plies: outcomes.iter().map(|o| o.plies as f64).sum::<f64>() / games.max(1) as f64,
+        a_us_per_move: per_move(0),
+        b_us_per_move: per_move(1),
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}

@@ -1,0 +1,260 @@
+//! Players for matches (spec section 8): random, greedy, emm:D (the teacher), and three ways to
+//! play a trained network: policy, value (one ply of lookahead, from the mover's side) and
+//! legacy (the old engine's blended rule, kept for comparison).
+
+use super::eval::evaluate;
+use super::features::{features, NUM_FEATURES};
+use super::game::{advance, random_piece};
+use super::nn::{Networks, Scratch};
+use super::rules::{
+    pieces_of, MoveMask, Position, PIECES, ROLL_WEIGHTS, ROSETTE_TRACK_MASK, SHARED_MASK,
+};
+use super::search::{Searcher, MAX_DEPTH};
+use crate::rng::Rng;
+use std::path::Path;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub enum Kind {
+    Random,
+    Greedy,
+    Emm(u32),
+    Policy(Arc<Networks>),
+    Value(Arc<Networks>),
+    Legacy(Arc<Networks>),
+}
+
+/// A parsed player description such as `emm:3` or `value:model/weights.json`.
+#[derive(Clone)]
+pub struct PlayerSpec {
+    pub kind: Kind,
+    pub text: String,
+}
+
+pub const SPEC_HELP: &str =
+    "random, greedy, emm:D (D in 1..=6), policy:FILE, value:FILE, legacy:FILE";
+
+impl PlayerSpec {
+    pub fn parse(text: &str) -> Result<PlayerSpec, String> {
+        let (name, arg) = text.split_once(':').unwrap_or((text, ""));
+        let nets = || -> Result<Arc<Networks>, String> {
+            if arg.is_empty() {
+                return Err(format!(
+                    "'{text}': {name} needs a weights file, as in {name}:model/weights.json"
+                ));
+            }
+            Networks::load(Path::new(arg))
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        };
+        let kind = match name {
+            "random" if arg.is_empty() => Kind::Random,
+            "greedy" if arg.is_empty() => Kind::Greedy,
+            "emm" => match arg.parse::<u32>() {
+                Ok(d) if (1..=MAX_DEPTH).contains(&d) => Kind::Emm(d),
+                _ => {
+                    return Err(format!(
+                        "'{text}': the depth of emm:D must be in 1..={MAX_DEPTH}"
+                    ))
+                }
+            },
+            "policy" => Kind::Policy(nets()?),
+            "value" => Kind::Value(nets()?),
+            "legacy" => Kind::Legacy(nets()?),
+            _ => return Err(format!("'{text}' is not a player: expected {SPEC_HELP}")),
+        };
+        Ok(PlayerSpec {
+            kind,
+            text: text.to_string(),
+        })
+    }
+}
+
+/// Candidate positions at most: 7 moves x 5 rolls.
+const MAX_ROWS: usize = PIECES * 5;
+
+/// A player with its own buffers: choosing a move allocates nothing.
+pub struct Player {
+    kind: Kind,
+    searcher: Searcher,
+    scratch: Scratch,
+    inputs: Vec<f32>,
+    outputs: Vec<f32>,
+}
+
+impl Player {
+    pub fn new(spec: &PlayerSpec) -> Player {
+        Player {
+            kind: spec.kind.clone(),
+            searcher: Searcher::new(),
+            scratch: Scratch::new(MAX_ROWS),
+            inputs: vec![0.0; MAX_ROWS * NUM_FEATURES],
+            outputs: vec![0.0; MAX_ROWS * PIECES],
+        }
+    }
+
+    /// The piece to move; `legal` is not empty.
+    pub fn choose(
+        &mut self,
+        pos: &Position,
+        player: usize,
+        roll: u8,
+        legal: MoveMask,
+        rng: &mut Rng,
+    ) -> usize {
+        match &self.kind {
+            Kind::Random => random_piece(rng, legal),
+            Kind::Greedy => best_by(pos.distinct_moves(player, roll), |piece| {
+                let (child, _) = advance(pos, player, roll, Some(piece));
+                mover_view(player, evaluate(&child) as f32)
+            }),
+            Kind::Emm(depth) => self.searcher.analyze(pos, player, roll, *depth).best_piece,
+            Kind::Policy(nets) => {
+                let nets = Arc::clone(nets);
+                self.inputs[..NUM_FEATURES].copy_from_slice(&features(
+                    pos,
+                    player,
+                    roll,
+                    legal.count_ones(),
+                ));
+                nets.policy
+                    .forward(&self.inputs, 1, &mut self.scratch, &mut self.outputs);
+                best_by(legal, |piece| self.outputs[piece])
+            }
+            Kind::Value(nets) => {
+                let nets = Arc::clone(nets);
+                self.choose_by_value(&nets, pos, player, roll)
+            }
+            Kind::Legacy(nets) => {
+                let nets = Arc::clone(nets);
+                self.choose_legacy(&nets, pos, player, roll, legal)
+            }
+        }
+    }
+
+    /// One ply of lookahead: for each distinct move, the value network's expectation over the
+    /// next roll (the next decision state), seen from the mover's side. All candidate
+    /// positions go through the network as one batch.
+    fn choose_by_value(
+        &mut self,
+        nets: &Networks,
+        pos: &Position,
+        player: usize,
+        roll: u8,
+    ) -> usize {
+        let moves = pos.distinct_moves(player, roll);
+        let mut rows = 0;
+        for piece in pieces_of(moves) {
+            let (child, next) = advance(pos, player, roll, Some(piece));
+            if child.winner().is_some() {
+                continue;
+            }
+            for r in 0..5u8 {
+                let f = features(&child, next, r, child.legal_moves(next, r).count_ones());
+                self.inputs[rows * NUM_FEATURES..(rows + 1) * NUM_FEATURES].copy_from_slice(&f);
+                rows += 1;
+            }
+        }
+        nets.value
+            .forward(&self.inputs, rows, &mut self.scratch, &mut self.outputs);
+        let mut row = 0;
+        let outputs = &self.outputs;
+        best_by(moves, |piece| {
+            let (child, _) = advance(pos, player, roll, Some(piece));
+            if let Some(winner) = child.winner() {
+                return if winner == player { 2.0 } else { -2.0 };
+            }
+            let expected: f32 = (0..5)
+                .map(|r| ROLL_WEIGHTS[r] as f32 / 16.0 * outputs[row + r])
+                .sum();
+            row += 5;
+            mover_view(player, expected)
+        })
+    }
+
+    /// The old engine's rule: 0.7 * value(after move) + 0.3 * policy + bonuses (finish 5.0,
+    /// rosette 2.5, capture 1.5), maximised for both players although the value is
+    /// P2-positive (its bug, kept on purpose). The value is read on the position after the
+    /// move with the next mover and the same roll.
+    fn choose_legacy(
+        &mut self,
+        nets: &Networks,
+        pos: &Position,
+        player: usize,
+        roll: u8,
+        legal: MoveMask,
+    ) -> usize {
+        self.inputs[..NUM_FEATURES].copy_from_slice(&features(
+            pos,
+            player,
+            roll,
+            legal.count_ones(),
+        ));
+        let mut probs = [0.0f32; PIECES];
+        nets.policy
+            .forward(&self.inputs, 1, &mut self.scratch, &mut self.outputs);
+        let max = self.outputs[..PIECES]
+            .iter()
+            .cloned()
+            .fold(f32::MIN, f32::max);
+        let total: f32 = self.outputs[..PIECES]
+            .iter()
+            .map(|&l| (l - max).exp())
+            .sum();
+        for (p, &l) in probs.iter_mut().zip(&self.outputs[..PIECES]) {
+            *p = (l - max).exp() / total;
+        }
+        let mut rows = 0;
+        for (row, piece) in pieces_of(legal).enumerate() {
+            let (child, next) = advance(pos, player, roll, Some(piece));
+            let f = features(
+                &child,
+                next,
+                roll,
+                child.legal_moves(next, roll).count_ones(),
+            );
+            self.inputs[row * NUM_FEATURES..(row + 1) * NUM_FEATURES].copy_from_slice(&f);
+            rows += 1;
+        }
+        nets.value
+            .forward(&self.inputs, rows, &mut self.scratch, &mut self.outputs);
+        let values = &self.outputs;
+        let mut row = 0;
+        best_by(legal, |piece| {
+            let to = pos.track(player, piece) + roll as i8;
+            let mut score = 0.7 * values[row] + 0.3 * probs[piece];
+            row += 1;
+            if to == 14 {
+                score += 5.0;
+            } else if ROSETTE_TRACK_MASK & (1 << to) != 0 {
+                score += 2.5;
+            } else if SHARED_MASK & (1 << to) != 0 && pos.occupied(1 - player) & (1 << to) != 0 {
+                score += 1.5;
+            }
+            score
+        })
+    }
+}
+
+/// P2-positive numbers as the mover sees them.
+#[inline]
+fn mover_view(player: usize, value: f32) -> f32 {
+    if player == 1 {
+        value
+    } else {
+        -value
+    }
+}
+
+/// The piece with the highest score, lowest index on ties; `score` is called once per piece,
+/// in increasing piece order.
+fn best_by(mask: MoveMask, mut score: impl FnMut(usize) -> f32) -> usize {
+    let mut best = (f32::NEG_INFINITY, PIECES);
+    for piece in pieces_of(mask) {
+        let s = score(piece);
+        if best.1 == PIECES || s > best.0 {
+            best = (s, piece);
+        }
+    }
+    best.1
+}

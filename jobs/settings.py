@@ -30,6 +30,7 @@ PRESETS: dict[str, tuple[int, int]] = {
     "production": (2000, 75),
 }
 
+OPPONENT_PATTERN = re.compile(r"^(random|greedy|emm:[1-6])$")
 RUN_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}$")
 
 
@@ -58,6 +59,7 @@ class CommonSettings(BaseSettings):
         "standard", description="Defaults for GAMES and EPOCHS: test 100/10, fast 500/25, standard 1000/50, production 2000/75"
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Logging level")
+    generator_bin: str = Field("", description="Path of the rust_gen binary (default: the release build, then PATH)")
 
     @field_validator("storage_url")
     @classmethod
@@ -109,7 +111,6 @@ class GenerateSettings(CommonSettings):
     depth: int = Field(3, ge=1, le=6, description="Teacher search depth in plies")
     exploration: float = Field(0.05, ge=0.0, le=1.0, description="Probability of a random move instead of the teacher's")
     threads: int = Field(0, ge=0, description="Generator threads per shard; 0 = every core")
-    generator_bin: str = Field("", description="Path of the rust_gen binary (default: the release build, then PATH)")
 
     @model_validator(mode="after")
     def _shards_fit(self) -> GenerateSettings:
@@ -141,9 +142,23 @@ class TrainSettings(CommonSettings):
 
 class EvaluateSettings(CommonSettings):
     eval_games: int = Field(1000, ge=2, description="Games per opponent (seats alternate)")
-    eval_opponents: str = Field("emm:1,emm:2,emm:3", description="Comma-separated opponents of the new model")
+    eval_opponents: str = Field("emm:1,emm:2,emm:3", description="Comma-separated opponents: random, greedy, emm:D (D in 1..6)")
     eval_player: Literal["value", "policy", "legacy"] = Field("value", description="How the new model plays")
     promotion_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Promote if the lower 95% bound against the champion is above this")
+
+    @field_validator("eval_opponents")
+    @classmethod
+    def _known_opponents(cls, value: str) -> str:
+        for opponent in cls.opponents_of(value):
+            if not OPPONENT_PATTERN.match(opponent):
+                raise ValueError(f"{opponent!r} is not an opponent: expected random, greedy or emm:D with D in 1..6")
+        if not cls.opponents_of(value):
+            raise ValueError("expected at least one opponent")
+        return value
+
+    @staticmethod
+    def opponents_of(value: str) -> list[str]:
+        return [o.strip() for o in value.split(",") if o.strip()]
 
 
 class PipelineSettings(GenerateSettings, TrainSettings, EvaluateSettings):

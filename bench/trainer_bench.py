@@ -76,7 +76,8 @@ def old_loop(data: UrData, epochs: int, device: torch.device) -> float:
 
 def our_loop(train: UrData, val: UrData, epochs: int, batch_size: int, device: str, lr: float) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = TrainSettings(storage_url=tmp, run_id="bench", epochs=epochs, batch_size=batch_size, device=device, learning_rate=lr, patience=epochs)  # type: ignore[call-arg]
+        values = {"epochs": epochs, "batch_size": batch_size, "device": device, "learning_rate": lr, "patience": epochs}
+        settings = TrainSettings(storage_url=tmp, run_id="bench", **values)  # type: ignore[arg-type]
         trainer = Trainer(settings, data=(train, val))
         trainer.prepare()
         speeds = [trainer._train_epoch(e)[1] for e in range(epochs)]

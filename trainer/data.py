@@ -74,9 +74,7 @@ def parse_shard(data: bytes, shard_index: int, source: str) -> UrData:
         t = tensors[name]
         rows = t.shape[0] if rows is None else rows
         if t.dtype != dtype or tuple(t.shape) != (rows, *trailing):
-            raise DatasetError(
-                f"shard {shard_index} ({source}): tensor {name!r} is {t.dtype}{list(t.shape)}, expected {dtype}{[rows, *trailing]}"
-            )
+            raise DatasetError(f"shard {shard_index} ({source}): tensor {name!r} is {t.dtype}{list(t.shape)}, expected {dtype}{[rows, *trailing]}")
     if not torch.isfinite(tensors["features"]).all() or not torch.isfinite(tensors["value"]).all():
         raise DatasetError(f"shard {shard_index} ({source}): non-finite numbers in 'features' or 'value'")
     game = tensors["game"].to(torch.int64)

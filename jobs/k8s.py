@@ -1,0 +1,179 @@
+"""Kubernetes Jobs for the stages, built in one place from the settings.
+
+The controller (RUNNER=k8s) submits them; `make manifests` renders the same objects into k8s/
+so the YAML never drifts from the code (a test compares them). Images take all settings from
+environment variables; these Jobs set them explicitly from the run's resolved settings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes import client
+
+from jobs.settings import PipelineSettings
+
+APP = "ludus"
+SERVICE_ACCOUNT = "ludus-pipeline"  # the controller: may create and watch Jobs
+STAGE_SERVICE_ACCOUNT = "ludus-stage"  # stage pods: no API rights; annotate it for workload identity
+SETTINGS_CONFIGMAP = "ludus-settings"
+STORAGE_SECRET = "ludus-storage"  # optional: AWS_* credentials; workload identity needs none
+NON_ROOT_UID = 10001
+
+# Settings each stage's process reads (the rest of the pipeline's are not passed to it).
+STAGE_SETTINGS: dict[str, tuple[str, ...]] = {
+    "generate": ("storage_url", "task", "run_id", "seed", "shards", "log_level", "games", "depth", "exploration", "threads"),
+    "train": (
+        "storage_url", "task", "run_id", "seed", "shards", "log_level", "epochs", "learning_rate", "batch_size", "weight_decay",
+        "validation_split", "patience", "device", "mixed_precision", "compile", "soft_policy_temperature", "shard_wait_seconds",
+    ),
+    "evaluate": (
+        "storage_url", "task", "run_id", "seed", "shards", "log_level", "eval_games", "eval_opponents", "eval_player",
+        "promotion_threshold",
+    ),
+}  # fmt: skip
+
+
+def labels(s: PipelineSettings, component: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": APP,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": APP,
+        "ludus.dev/task": s.task,
+        "ludus.dev/run-id": s.run_id,
+    }
+
+
+def job_name(s: PipelineSettings, stage: str) -> str:
+    return f"{APP}-{s.run_id}-{stage}"[:63].rstrip("-.")
+
+
+def env_value(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def stage_env(s: PipelineSettings, stage: str) -> list[client.V1EnvVar]:
+    values = s.model_dump(mode="json")
+    return [client.V1EnvVar(name=name.upper(), value=env_value(values[name])) for name in STAGE_SETTINGS[stage]]
+
+
+def credentials() -> list[client.V1EnvFromSource]:
+    """AWS_* variables from an optional Secret: absent when the pod uses workload identity."""
+    return [client.V1EnvFromSource(secret_ref=client.V1SecretEnvSource(name=STORAGE_SECRET, optional=True))]
+
+
+def security() -> tuple[client.V1PodSecurityContext, client.V1SecurityContext]:
+    pod = client.V1PodSecurityContext(run_as_non_root=True, run_as_user=NON_ROOT_UID, run_as_group=NON_ROOT_UID, fs_group=NON_ROOT_UID)
+    container = client.V1SecurityContext(
+        allow_privilege_escalation=False, read_only_root_filesystem=False, capabilities=client.V1Capabilities(drop=["ALL"])
+    )
+    return pod, container
+
+
+def ignore_disruptions() -> client.V1PodFailurePolicy:
+    """Preempted or evicted pods do not count against the backoff limit."""
+    return client.V1PodFailurePolicy(
+        rules=[
+            client.V1PodFailurePolicyRule(
+                action="Ignore", on_pod_conditions=[client.V1PodFailurePolicyOnPodConditionsPattern(type="DisruptionTarget", status="True")]
+            )
+        ]
+    )
+
+
+def stage_job(
+    s: PipelineSettings,
+    stage: str,
+    image: str,
+    resources: client.V1ResourceRequirements,
+    spec: dict[str, Any],
+    pod: dict[str, Any] | None = None,
+    container: dict[str, Any] | None = None,
+) -> client.V1Job:
+    pod_security, container_security = security()
+    main = client.V1Container(
+        name=stage,
+        image=image,
+        args=["python", "-m", "jobs", stage],
+        env=stage_env(s, stage),
+        env_from=credentials(),
+        resources=resources,
+        security_context=container_security,
+        **(container or {}),
+    )
+    template = client.V1PodTemplateSpec(
+        metadata=client.V1ObjectMeta(labels=labels(s, stage)),
+        spec=client.V1PodSpec(
+            restart_policy="Never",
+            service_account_name=STAGE_SERVICE_ACCOUNT,
+            security_context=pod_security,
+            containers=[main],
+            **(pod or {}),
+        ),
+    )
+    return client.V1Job(
+        api_version="batch/v1",
+        kind="Job",
+        metadata=client.V1ObjectMeta(name=job_name(s, stage), namespace=s.k8s_namespace, labels=labels(s, stage)),
+        spec=client.V1JobSpec(template=template, ttl_seconds_after_finished=s.job_ttl_seconds, pod_failure_policy=ignore_disruptions(), **spec),
+    )
+
+
+def cpu_cores(quantity: str) -> int:
+    """Whole cores in a CPU quantity ("2", "1.5", "500m"), at least 1: the generator's threads."""
+    cores = float(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
+    return max(1, int(cores))
+
+
+def generate_job(s: PipelineSettings) -> client.V1Job:
+    """One pod per shard: an Indexed Job, JOB_COMPLETION_INDEX is the shard index."""
+    cpu = {"cpu": s.generate_cpu, "memory": s.generate_memory}
+    threads = s.threads or cpu_cores(s.generate_cpu)
+    job = stage_job(
+        s,
+        "generate",
+        s.gen_image,
+        client.V1ResourceRequirements(requests=cpu, limits=cpu),
+        {
+            "completion_mode": "Indexed",
+            "completions": s.shards,
+            "parallelism": s.generate_parallelism or s.shards,
+            "backoff_limit_per_index": 3,
+            "max_failed_indexes": max(1, s.shards // 10),
+        },
+    )
+    for var in job.spec.template.spec.containers[0].env:
+        if var.name == "THREADS":
+            var.value = str(threads)
+    return job
+
+
+def train_job(s: PipelineSettings) -> client.V1Job:
+    """One GPU pod; a restarted pod resumes from the run's checkpoint in the store."""
+    requests: dict[str, str] = {"cpu": "4", "memory": s.train_memory}
+    limits: dict[str, str] = {"memory": s.train_memory}
+    pod: dict[str, Any] = {"volumes": [client.V1Volume(name="dshm", empty_dir=client.V1EmptyDirVolumeSource(medium="Memory", size_limit="8Gi"))]}
+    if s.train_gpus:
+        limits["nvidia.com/gpu"] = str(s.train_gpus)
+        pod["tolerations"] = [client.V1Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")]
+    return stage_job(
+        s,
+        "train",
+        s.train_image,
+        client.V1ResourceRequirements(requests=requests, limits=limits),
+        {"backoff_limit": 6},
+        pod=pod,
+        container={"volume_mounts": [client.V1VolumeMount(name="dshm", mount_path="/dev/shm")]},
+    )
+
+
+def evaluate_job(s: PipelineSettings) -> client.V1Job:
+    cpu = {"cpu": "2", "memory": "2Gi"}
+    return stage_job(s, "evaluate", s.train_image, client.V1ResourceRequirements(requests=cpu, limits=cpu), {"backoff_limit": 3})
+
+
+STAGES = {"generate": generate_job, "train": train_job, "evaluate": evaluate_job}
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    return client.ApiClient().sanitize_for_serialization(obj)

@@ -1,0 +1,158 @@
+"""Renders k8s/ from the code that builds the Jobs: `python -m jobs.manifests [--check]`.
+
+Top-level files are plain manifests (`kubectl apply -f k8s/` starts a run); k8s/stages/ holds
+the stage Jobs the controller creates, rendered with the ConfigMap's settings, for review.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client
+
+from jobs.k8s import APP, SERVICE_ACCOUNT, SETTINGS_CONFIGMAP, STAGE_SERVICE_ACCOUNT, STAGES, credentials, security, to_dict
+from jobs.settings import PipelineSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+K8S = ROOT / "k8s"
+HEADER = "# Rendered by `make manifests` from jobs/k8s.py and jobs/manifests.py: edit those, not this file.\n"
+
+# What a cluster run starts with; edit the ConfigMap (or k8s/20-settings.yaml) before applying.
+CLUSTER_SETTINGS: dict[str, str] = {
+    "STORAGE_URL": "s3://CHANGE-ME-bucket/ludus",
+    "TASK": "ur",
+    "PRESET": "production",
+    "SHARDS": "8",
+    "DEPTH": "3",
+    "GENERATE_PARALLELISM": "8",
+    "GENERATE_CPU": "4",
+    "TRAIN_GPUS": "1",
+    "EVAL_GAMES": "2000",
+    "K8S_NAMESPACE": "ludus",
+    "GEN_IMAGE": "ghcr.io/ludus-ai/ludus-gen:0.1.0",
+    "TRAIN_IMAGE": "ghcr.io/ludus-ai/ludus-train:0.1.0",
+}
+EXAMPLE_RUN_ID = "example-run"
+
+
+def namespace(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {"app.kubernetes.io/name": APP}}}
+
+
+def rbac(ns: str) -> list[dict[str, Any]]:
+    """The controller may create, watch and delete Jobs and read their pods; nothing else."""
+    meta = {"namespace": ns, "labels": {"app.kubernetes.io/name": APP}}
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": SERVICE_ACCOUNT, **meta}},
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": STAGE_SERVICE_ACCOUNT, **meta},
+            "automountServiceAccountToken": False,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": SERVICE_ACCOUNT, **meta},
+            "rules": [
+                {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "delete"]},
+                {"apiGroups": ["batch"], "resources": ["jobs/status"], "verbs": ["get"]},
+                {"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list", "watch"]},
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": SERVICE_ACCOUNT, **meta},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": SERVICE_ACCOUNT},
+            "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": ns}],
+        },
+    ]
+
+
+def settings_configmap(ns: str) -> dict[str, Any]:
+    meta = {"name": SETTINGS_CONFIGMAP, "namespace": ns, "labels": {"app.kubernetes.io/name": APP}}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": dict(CLUSTER_SETTINGS)}
+
+
+def pipeline_job(ns: str) -> dict[str, Any]:
+    """The small CPU controller: runs the pipeline with RUNNER=k8s, one stage Job at a time.
+    RUN_ID is this Job's uid, so a restarted controller pod resumes the same run."""
+    pod_security, container_security = security()
+    run_id = client.V1EnvVarSource(field_ref=client.V1ObjectFieldSelector(field_path="metadata.labels['batch.kubernetes.io/controller-uid']"))
+    container = client.V1Container(
+        name="pipeline",
+        image=CLUSTER_SETTINGS["TRAIN_IMAGE"],
+        args=["python", "-m", "jobs", "pipeline"],
+        env=[client.V1EnvVar(name="RUNNER", value="k8s"), client.V1EnvVar(name="RUN_ID", value_from=run_id)],
+        env_from=[client.V1EnvFromSource(config_map_ref=client.V1ConfigMapEnvSource(name=SETTINGS_CONFIGMAP)), *credentials()],
+        resources=client.V1ResourceRequirements(requests={"cpu": "250m", "memory": "512Mi"}, limits={"cpu": "1", "memory": "1Gi"}),
+        security_context=container_security,
+    )
+    job_labels = {"app.kubernetes.io/name": APP, "app.kubernetes.io/component": "pipeline", "app.kubernetes.io/part-of": APP}
+    job = client.V1Job(
+        api_version="batch/v1",
+        kind="Job",
+        metadata=client.V1ObjectMeta(name=f"{APP}-pipeline", namespace=ns, labels=job_labels),
+        spec=client.V1JobSpec(
+            backoff_limit=3,
+            ttl_seconds_after_finished=86400,
+            template=client.V1PodTemplateSpec(
+                metadata=client.V1ObjectMeta(labels=job_labels),
+                spec=client.V1PodSpec(
+                    restart_policy="Never", service_account_name=SERVICE_ACCOUNT, security_context=pod_security, containers=[container]
+                ),
+            ),
+        ),
+    )
+    return to_dict(job)
+
+
+def example_settings() -> PipelineSettings:
+    values = {k.lower(): v for k, v in CLUSTER_SETTINGS.items()}
+    return PipelineSettings.model_validate({**values, "run_id": EXAMPLE_RUN_ID, "runner": "k8s"})
+
+
+def rendered() -> dict[Path, str]:
+    """Every file of k8s/ and its text."""
+    ns = CLUSTER_SETTINGS["K8S_NAMESPACE"]
+
+    def dump(*docs: dict[str, Any]) -> str:
+        return HEADER + "---\n".join(yaml.safe_dump(d, sort_keys=False) for d in docs)
+
+    files = {
+        K8S / "00-namespace.yaml": dump(namespace(ns)),
+        K8S / "10-rbac.yaml": dump(*rbac(ns)),
+        K8S / "20-settings.yaml": dump(settings_configmap(ns)),
+        K8S / "30-pipeline-job.yaml": dump(pipeline_job(ns)),
+    }
+    s = example_settings()
+    for stage, build in STAGES.items():
+        files[K8S / "stages" / f"{stage}.yaml"] = dump(to_dict(build(s)))
+    return files
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jobs.manifests", description=__doc__)
+    parser.add_argument("--check", action="store_true", help="exit 1 if k8s/ differs from what the code renders")
+    args = parser.parse_args(argv)
+    stale = []
+    for path, text in rendered().items():
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(str(path.relative_to(ROOT)))
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    if stale:
+        print(f"k8s/ is out of date ({', '.join(stale)}): run `make manifests`", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

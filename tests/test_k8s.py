@@ -1,0 +1,153 @@
+"""Kubernetes: manifests rendered from code, valid against the real schemas and our rules; the
+RUNNER=k8s controller driving the real stages through a fake API server (tests/fake_k8s.py)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from jobs.errors import JobError
+from jobs.manifests import K8S
+from jobs.manifests import main as render_main
+from jobs.pipeline import run_pipeline
+from jobs.settings import ConfigError, PipelineSettings
+from jobs.storage import RunLayout, Store
+from tests.conftest import S3_KEY, S3_SECRET, make_bucket, run_job, tool
+from tests.fake_k8s import FakeBatchApi
+
+KNOWN_VARIABLES = {name.upper() for name in PipelineSettings.model_fields} | {"RUNNER"}
+DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def manifest_files() -> list[Path]:
+    return sorted(K8S.glob("*.yaml")) + sorted((K8S / "stages").glob("*.yaml"))
+
+
+def documents() -> list[dict[str, Any]]:
+    return [doc for path in manifest_files() for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def test_rendered_manifests_equal_what_the_code_builds() -> None:
+    assert render_main(["--check"]) == 0, "k8s/ drifted from jobs/k8s.py: run `make manifests`"
+
+
+def test_manifests_pass_strict_schema_validation() -> None:
+    files = [str(p) for p in manifest_files()]
+    out = subprocess.run([tool("kubernetes-validate"), "--strict", "--quiet", *files], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_top_level_files_are_plain_manifests() -> None:
+    for path in sorted(K8S.glob("*")):
+        if path.is_file():
+            for doc in yaml.safe_load_all(path.read_text()):
+                assert doc.get("apiVersion") and doc.get("kind"), f"{path.name} is not a plain manifest"
+                assert doc["kind"] not in ("Kustomization", "Secret"), f"{path.name}: no {doc['kind']} at the top of k8s/"
+
+
+def containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return doc["spec"]["template"]["spec"]["containers"] if doc["kind"] == "Job" else []
+
+
+def test_our_rules_names_labels_enums_and_settings() -> None:
+    for doc in documents():
+        meta = doc["metadata"]
+        assert DNS_1123.match(meta["name"]) and len(meta["name"]) <= 63, meta["name"]
+        assert meta["labels"]["app.kubernetes.io/name"] == "ludus", meta["name"]
+        if doc["kind"] == "ConfigMap":
+            assert set(doc["data"]) <= KNOWN_VARIABLES, set(doc["data"]) - KNOWN_VARIABLES
+        if doc["kind"] != "Job":
+            continue
+        spec, pod = doc["spec"], doc["spec"]["template"]["spec"]
+        assert pod["restartPolicy"] in ("Never", "OnFailure")
+        assert spec.get("completionMode", "NonIndexed") in ("Indexed", "NonIndexed")
+        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
+        assert "ttlSecondsAfterFinished" in spec
+        for rule in spec.get("podFailurePolicy", {}).get("rules", []):
+            assert rule["action"] in ("Ignore", "FailJob", "Count", "FailIndex")
+            assert all(c["type"] == "DisruptionTarget" for c in rule.get("onPodConditions", []))
+        for toleration in pod.get("tolerations", []):
+            assert toleration["operator"] in ("Exists", "Equal") and toleration["effect"] in ("NoSchedule", "PreferNoSchedule", "NoExecute")
+        for c in containers(doc):
+            names = {e["name"] for e in c.get("env", [])}
+            assert names <= KNOWN_VARIABLES, f"{meta['name']}: unknown variables {names - KNOWN_VARIABLES}"
+            assert c["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+def by_component() -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["labels"].get("app.kubernetes.io/component"): d for d in documents() if d["kind"] == "Job"}
+
+
+def test_stage_jobs_have_what_the_cluster_needs() -> None:
+    jobs = by_component()
+    gen = jobs["generate"]["spec"]
+    assert gen["completionMode"] == "Indexed" and gen["completions"] == 8 and gen["parallelism"] == 8
+    assert gen["backoffLimitPerIndex"] >= 1 and gen["podFailurePolicy"]["rules"][0]["action"] == "Ignore"
+    resources = gen["template"]["spec"]["containers"][0]["resources"]
+    assert resources["requests"]["cpu"] == resources["limits"]["cpu"] == "4"
+    train = jobs["train"]["spec"]["template"]["spec"]
+    assert train["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert train["tolerations"][0]["key"] == "nvidia.com/gpu"
+    assert train["volumes"][0]["emptyDir"]["medium"] == "Memory"
+    assert train["containers"][0]["volumeMounts"][0]["mountPath"] == "/dev/shm"
+    assert "nvidia.com/gpu" not in str(jobs["evaluate"]) and "nvidia.com/gpu" not in str(jobs["generate"])
+    pipeline = jobs["pipeline"]["spec"]["template"]["spec"]
+    assert pipeline["serviceAccountName"] == "ludus-pipeline"
+    env = {e["name"]: e for e in pipeline["containers"][0]["env"]}
+    assert env["RUNNER"]["value"] == "k8s" and "controller-uid" in env["RUN_ID"]["valueFrom"]["fieldRef"]["fieldPath"]
+
+
+def test_rbac_is_least_privilege() -> None:
+    role = next(d for d in documents() if d["kind"] == "Role")
+    verbs = {(g, r): set(rule["verbs"]) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
+    assert verbs[("batch", "jobs")] == {"create", "get", "list", "watch", "delete"}
+    assert all(not v & {"update", "patch", "escalate", "bind", "impersonate", "*"} for v in verbs.values())
+    assert {r for _, r in verbs} <= {"jobs", "jobs/status", "pods", "pods/log"}
+
+
+def cluster_settings(run_id: str, **overrides: object) -> PipelineSettings:
+    values: dict[str, object] = {
+        "storage_url": "s3://cluster/ludus", "run_id": run_id, "runner": "k8s", "games": 12, "shards": 2, "epochs": 2,
+        "depth": 1, "batch_size": 256, "eval_games": 20, "device": "cpu", "train_gpus": 0,
+    }  # fmt: skip
+    values.update(overrides)
+    return PipelineSettings.model_validate(values)
+
+
+def test_the_controller_runs_every_stage_as_a_job(s3_env: dict[str, str]) -> None:
+    make_bucket("cluster")
+    secret = {"AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET, "AWS_ENDPOINT_URL": s3_env["AWS_ENDPOINT_URL"]}
+    api = FakeBatchApi(secrets={"ludus-storage": {**secret, "AWS_DEFAULT_REGION": "us-east-1"}})
+    result = run_pipeline(cluster_settings("k8s-e2e"), api=api)
+    assert api.created == ["ludus-k8s-e2e-generate", "ludus-k8s-e2e-train", "ludus-k8s-e2e-evaluate"]
+    store, layout = Store("s3://cluster/ludus"), RunLayout("ur", "k8s-e2e")
+    assert store.exists(layout.weights) and store.exists(f"{layout.eval}/report.json")
+    assert result["games"] == 12
+    # Submitting the same run again follows the existing Jobs instead of failing.
+    run_pipeline(cluster_settings("k8s-e2e"), api=api)
+    assert len(api.created) == 3
+
+
+def test_a_failed_stage_stops_the_pipeline_naming_it(s3_env: dict[str, str]) -> None:
+    make_bucket("cluster")
+    secret = {"AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET, "AWS_ENDPOINT_URL": s3_env["AWS_ENDPOINT_URL"]}
+    api = FakeBatchApi(secrets={"ludus-storage": secret}, fail={"train"})
+    with pytest.raises(JobError, match=r"stage train: Job ludus/ludus-k8s-fail-train failed \(BackoffLimitExceeded"):
+        run_pipeline(cluster_settings("k8s-fail"), api=api)
+    assert "ludus-k8s-fail-evaluate" not in api.jobs
+
+
+def test_k8s_needs_an_object_store(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="pods cannot see this machine's folders"):
+        run_pipeline(cluster_settings("x", storage_url=str(tmp_path)), api=FakeBatchApi())
+
+
+def test_k8s_without_a_context_is_a_clear_error(tmp_path: Path, s3_env: dict[str, str]) -> None:
+    result = run_job("pipeline", timeout=120, RUNNER="k8s", STORAGE_URL="s3://any/x", KUBECONFIG=tmp_path / "none", GAMES=2, SHARDS=1)
+    assert result.returncode == 2
+    assert "RUNNER='k8s': no Kubernetes context" in result.stderr, result.stderr

@@ -14,18 +14,27 @@ RUST_SOURCES := $(shell find rust_gen/src -name '*.rs') rust_gen/Cargo.toml
 # Settings given on the make command line (GAMES=2000 EPOCHS=50 ...) reach the jobs as
 # environment variables: make exports command-line variables to its recipes.
 .DEFAULT_GOAL := help
-.PHONY: help setup build job test test-rust test-python lint bench bench-generator bench-trainer clean
+.PHONY: help setup build job test test-rust test-python test-images lint bench bench-generator bench-trainer images manifests clean
+
+DOCKER ?= docker
+IMAGE_PREFIX ?= ludus
+IMAGE_TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
+GIT_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BUILD_FLAGS ?=
 
 help:
 	@echo "make job GAMES=2000   run generate -> train -> evaluate on this machine (store: ./store)"
 	@echo "make test             run the Rust and Python test suites"
 	@echo "make bench            run the benchmarks and write bench/results/"
-	@echo "make lint             ruff, cargo fmt --check, cargo clippy"
+	@echo "make lint             ruff, cargo fmt --check, cargo clippy, hadolint, actionlint, shellcheck"
+	@echo "make images           build the generator and trainer images (DOCKER=podman works too)"
+	@echo "make manifests        render k8s/ from jobs/k8s.py"
+	@echo "make test-images      build both images with podman on a local base and run them against a real S3 server"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[train,dev]"
 	touch $@
 
 setup: $(VENV)/.installed
@@ -36,7 +45,8 @@ $(BIN): $(RUST_SOURCES)
 
 build: $(BIN)
 
-job: setup build
+# On a cluster (RUNNER=k8s) the images hold the generator; locally it is built first.
+job: setup $(if $(filter k8s,$(RUNNER)),,build)
 	$(PY) -m jobs pipeline
 
 test: test-rust test-python
@@ -45,12 +55,25 @@ test-rust: build
 	cd rust_gen && $(CARGO) test --release --locked
 
 test-python: setup build
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --ignore=tests/images
 
 lint: setup
 	$(VENV)/bin/ruff check jobs trainer tests bench
 	$(VENV)/bin/ruff format --check jobs trainer tests bench
 	cd rust_gen && $(CARGO) fmt --check && $(CARGO) clippy --release --all-targets --locked -- -D warnings
+	$(VENV)/bin/hadolint --failure-threshold warning images/*.Dockerfile
+	$(VENV)/bin/actionlint -shellcheck $(VENV)/bin/shellcheck .github/workflows/*.yml
+	$(VENV)/bin/shellcheck .ci/run
+
+images:
+	$(DOCKER) build $(BUILD_FLAGS) --build-arg GIT_REVISION=$(GIT_REVISION) -f images/gen.Dockerfile -t $(IMAGE_PREFIX)-gen:$(IMAGE_TAG) .
+	$(DOCKER) build $(BUILD_FLAGS) --build-arg GIT_REVISION=$(GIT_REVISION) -f images/train.Dockerfile -t $(IMAGE_PREFIX)-train:$(IMAGE_TAG) .
+
+manifests: setup
+	$(PY) -m jobs.manifests
+
+test-images: setup build
+	$(PY) -m pytest -q tests/images
 
 bench: bench-generator bench-trainer
 

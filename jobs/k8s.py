@@ -94,7 +94,7 @@ def stage_job(
     main = client.V1Container(
         name=stage,
         image=image,
-        args=["python", "-m", "jobs", stage],
+        args=[stage],  # the images' entry point is `python -m jobs`
         env=stage_env(s, stage),
         env_from=credentials(),
         resources=resources,

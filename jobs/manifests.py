@@ -87,7 +87,7 @@ def pipeline_job(ns: str) -> dict[str, Any]:
     container = client.V1Container(
         name="pipeline",
         image=CLUSTER_SETTINGS["TRAIN_IMAGE"],
-        args=["python", "-m", "jobs", "pipeline"],
+        args=["pipeline"],
         env=[client.V1EnvVar(name="RUNNER", value="k8s"), client.V1EnvVar(name="RUN_ID", value_from=run_id)],
         env_from=[client.V1EnvFromSource(config_map_ref=client.V1ConfigMapEnvSource(name=SETTINGS_CONFIGMAP)), *credentials()],
         resources=client.V1ResourceRequirements(requests={"cpu": "250m", "memory": "512Mi"}, limits={"cpu": "1", "memory": "1Gi"}),

@@ -1,6 +1,6 @@
 """A stand-in for a Kubernetes API server and its kubelets, because no cluster can run on these
 machines. It keeps Jobs in memory and "runs" each pod by executing the container's args as a
-local process with exactly the environment the Job spec gives it (plus the data of Secrets it
+local process (the images' entry point, `python -m jobs`, plus the container's args) with exactly the environment the Job spec gives it (plus the data of Secrets it
 references), one index after another for Indexed Jobs. So tests check that the Jobs our code
 builds carry everything their stage needs, using the real stage code, generator and store."""
 
@@ -53,7 +53,7 @@ class FakeBatchApi:
         container = job.spec.template.spec.containers[0]
         component = job.metadata.labels["app.kubernetes.io/component"]
         env = self._environment(container)
-        args = [sys.executable if a == "python" else a for a in container.args]
+        args = [sys.executable, "-m", "jobs", *container.args]  # the images' ENTRYPOINT
         indexed = job.spec.completion_mode == "Indexed"
         succeeded = failed = 0
         for index in range(job.spec.completions or 1):

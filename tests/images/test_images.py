@@ -1,0 +1,166 @@
+"""Both images built from the real Dockerfiles through `make images DOCKER=podman`, on local base
+images made with debootstrap (no registry can be reached here), then run for real: the generator
+image writes a shard into a real S3 server (SeaweedFS) and the trainer image trains on it and
+uploads the weights. Run with `make test-images` (root, podman, buildah and debootstrap needed;
+.ci/run installs them)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jobs.storage import RunLayout, Store, read_committed_shard
+from tests.conftest import ROOT, S3_KEY, S3_SECRET, make_bucket
+
+PREFIX, TAG = "localhost/ludus-test", "test"
+GEN, TRAIN = f"{PREFIX}-gen:{TAG}", f"{PREFIX}-train:{TAG}"
+PODMAN_CONF = """[containers]
+default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+"""
+# Torch and the pure-Python packages it imports, without its CUDA libraries: the stand-in for
+# the PyTorch base image (CPU only; torch loads CUDA lazily).
+TORCH_PACKAGES = ["filelock", "sympy", "networkx", "jinja2", "markupsafe", "mpmath", "typing-extensions", "fsspec", "numpy"]
+FIGURES = ROOT / "bench" / "results" / "images.json"
+
+
+def sh(*cmd: object, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
+    if result.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, cmd))} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    for tool in ("podman", "debootstrap", "docker"):
+        if not shutil.which(tool):
+            pytest.fail(f"{tool} is not installed: .ci/run installs podman, buildah, runc and debootstrap")
+    folder = tmp_path_factory.mktemp("podman")
+    (folder / "containers.conf").write_text(PODMAN_CONF)
+    graph = Path("/var/tmp/ludus-podman")
+    (folder / "storage.conf").write_text(f'[storage]\ndriver = "overlay"\ngraphroot = "{graph}/graph"\nrunroot = "{graph}/run"\n')
+    env = {"CONTAINERS_CONF": str(folder / "containers.conf"), "CONTAINERS_STORAGE_CONF": str(folder / "storage.conf")}
+    os.environ.update(env)
+    yield env
+
+
+def debian_mirror() -> str:
+    """The machine's Debian mirror: the deb822 stanza that serves bookworm's main component."""
+    for path in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")):
+        for stanza in path.read_text().split("\n\n"):
+            fields = dict(line.split(":", 1) for line in stanza.splitlines() if ":" in line and not line.startswith("#"))
+            suites, uris = fields.get("Suites", "").split(), fields.get("URIs", "").split()
+            if "bookworm" in suites and "main" in fields.get("Components", "").split() and uris and uris[0].rstrip("/").endswith("/debian"):
+                return uris[0]
+    return "http://deb.debian.org/debian"
+
+
+def rootfs(folder: Path, packages: list[str]) -> Path:
+    """A minimal Debian bookworm with the machine's CA certificates (HTTPS here is re-signed)."""
+    sh("debootstrap", "--variant=minbase", f"--include={','.join(packages)}", "bookworm", folder, debian_mirror())
+    for cert in Path("/usr/local/share/ca-certificates").glob("*.crt"):
+        shutil.copy(cert, folder / "usr/local/share/ca-certificates" / cert.name)
+    sh("chroot", folder, "update-ca-certificates")
+    shutil.rmtree(folder / "var/cache/apt/archives", ignore_errors=True)
+    return folder
+
+
+def import_image(folder: Path, name: str, *changes: str) -> None:
+    tar = subprocess.Popen(["tar", "-C", str(folder), "-c", "."], stdout=subprocess.PIPE)
+    args = [a for change in changes for a in ("--change", change)]
+    sh("podman", "import", *args, "-", name, stdin=tar.stdout)
+    tar.wait()
+
+
+@pytest.fixture(scope="session")
+def bases(podman: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Local stand-ins for python:slim, pytorch/pytorch and rust:slim."""
+    work = tmp_path_factory.mktemp("bases")
+    python = rootfs(work / "python", ["python3", "python3-venv", "python3-pip", "ca-certificates"])
+    import_image(python, "localhost/ludus-base/python:bookworm", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    torch_root = work / "torch"
+    sh("cp", "-a", python, torch_root)
+    import torch
+
+    site = torch_root / "usr/local/lib/python3.11/dist-packages"
+    version = torch.__version__.split("+")[0]
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", site]
+    sh(*pip, f"torch=={version}", *TORCH_PACKAGES)
+    import_image(torch_root, "localhost/ludus-base/torch:bookworm", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    rust = rootfs(work / "rust", ["gcc", "libc6-dev", "ca-certificates", "binutils"])
+    sysroot = Path(sh("rustc", "--print", "sysroot").stdout.strip())
+    for part in ("bin", "lib"):
+        shutil.copytree(sysroot / part, rust / "usr/local/rust" / part, symlinks=True)
+    import_image(rust, "localhost/ludus-base/rust:bookworm", "ENV PATH=/usr/local/rust/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    return {
+        "RUST_IMAGE": "localhost/ludus-base/rust:bookworm",
+        "RUNTIME_IMAGE": "localhost/ludus-base/python:bookworm",
+        "BASE_IMAGE": "localhost/ludus-base/torch:bookworm",
+    }
+
+
+@pytest.fixture(scope="session")
+def images(bases: dict[str, str]) -> dict[str, float]:
+    """`make images DOCKER=podman` with the local bases; returns build seconds."""
+    flags = " ".join(f"--build-arg {k}={v}" for k, v in bases.items()) + " --network host"
+    started = time.perf_counter()
+    sh("make", "images", "DOCKER=podman", f"IMAGE_PREFIX={PREFIX}", f"IMAGE_TAG={TAG}", f"BUILD_FLAGS={flags}", cwd=ROOT, timeout=3600)
+    return {"both_images_seconds": round(time.perf_counter() - started, 1)}
+
+
+def run(image: str, s3_env: dict[str, str], *args: str, **settings: object) -> subprocess.CompletedProcess[str]:
+    env = [f"--env={k}={v}" for k, v in {**s3_env, **settings}.items()]
+    return sh("podman", "run", "--rm", "--network", "host", *env, image, *args, timeout=1800)
+
+
+def size_mb(image: str) -> float:
+    return round(int(sh("podman", "image", "inspect", "--format", "{{.Size}}", image).stdout.strip()) / 1e6, 1)
+
+
+def test_images_run_as_non_root(images: dict[str, float]) -> None:
+    for image in (GEN, TRAIN):
+        assert sh("podman", "image", "inspect", "--format", "{{.Config.User}}", image).stdout.strip() == "10001:10001"
+        uid = sh("podman", "run", "--rm", "--entrypoint", "id", image, "-u").stdout.strip()
+        assert uid == "10001", f"{image} runs as uid {uid}"
+
+
+def test_generator_image_writes_a_shard_and_trainer_image_trains_on_it(images: dict[str, float], s3_env: dict[str, str]) -> None:
+    make_bucket("images")
+    settings = {"STORAGE_URL": "s3://images/ludus", "RUN_ID": "image-run", "SHARDS": 1, "GAMES": 8, "DEPTH": 1}
+    credentials = {"AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET, "AWS_ENDPOINT_URL": s3_env["AWS_ENDPOINT_URL"]}
+    credentials["AWS_DEFAULT_REGION"] = "us-east-1"
+    started = time.perf_counter()
+    run(GEN, credentials, **settings)
+    gen_seconds = time.perf_counter() - started
+    store, layout = Store("s3://images/ludus"), RunLayout("ur", "image-run")
+    manifest, _ = read_committed_shard(store, layout, 0)
+    assert manifest.games == 8 and manifest.generator.startswith("rust_gen")
+    run(TRAIN, credentials, **settings, EPOCHS=2, BATCH_SIZE=256, DEVICE="auto")
+    weights = store.read_json(layout.weights)
+    assert weights["provenance"]["run_id"] == "image-run" and weights["provenance"]["git_revision"] != "unknown"
+    assert len(store.read_json(layout.compat_weights)["policy_weights"]) == 82_119
+    # The same image evaluates (rust_gen inside) when given the job as its command.
+    run(TRAIN, credentials, "evaluate", **settings, EVAL_GAMES=10, EVAL_OPPONENTS="random")
+    assert store.exists(f"{layout.eval}/report.json")
+    figures = {
+        **images,
+        "gen_image_mb": size_mb(GEN),
+        "train_image_mb": size_mb(TRAIN),
+        "gen_run_seconds": round(gen_seconds, 1),
+        "bases": "debootstrap bookworm minbase stand-ins (python3, torch without CUDA libraries, rust toolchain copied from the host)",
+    }
+    FIGURES.parent.mkdir(parents=True, exist_ok=True)
+    FIGURES.write_text(json.dumps(figures, indent=2) + "\n")
+    print(json.dumps(figures))

@@ -24,14 +24,17 @@ RUN useradd --uid 10001 --user-group --create-home --shell /usr/sbin/nologin lud
 COPY pyproject.toml README.md /src/
 COPY jobs /src/jobs
 COPY trainer /src/trainer
-# Only the generate job's dependencies; botocore's models are trimmed to the services S3 needs.
+# Only the generate job's dependencies, without bytecode; then the installers go, and botocore's
+# service models are trimmed to those S3 needs: the image stays small.
 RUN python3 -m venv /opt/venv \
-    && pip install /src \
+    && pip install "pip>=24.2" \
+    && pip install --no-compile /src \
     && find /opt/venv/lib/python3*/site-packages/botocore/data -mindepth 1 -maxdepth 1 -type d \
         ! -name s3 ! -name sts ! -name sso ! -name sso-oidc -exec rm -rf {} + \
+    && pip uninstall --yes pip setuptools \
     && rm -rf /src
 COPY --from=builder /src/rust_gen/target/release/rust_gen /usr/local/bin/rust_gen
 USER 10001:10001
 WORKDIR /home/ludus
-ENTRYPOINT ["python", "-m", "jobs"]
+ENTRYPOINT ["python3", "-m", "jobs"]
 CMD ["generate"]

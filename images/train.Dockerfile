@@ -25,12 +25,14 @@ RUN useradd --uid 10001 --user-group --create-home --shell /usr/sbin/nologin lud
 COPY pyproject.toml README.md /src/
 COPY jobs /src/jobs
 COPY trainer /src/trainer
-# The base's torch (with CUDA) stays: the venv sees it and pip does not replace it.
+# The base's torch (with CUDA) stays: the venv sees it and pip does not replace it. On a base
+# without torch, pip installs it from PyPI.
 RUN python3 -m venv --system-site-packages /opt/venv \
+    && pip install "pip>=24.2" \
     && pip install "/src[train]" \
     && rm -rf /src
 COPY --from=builder /src/rust_gen/target/release/rust_gen /usr/local/bin/rust_gen
 USER 10001:10001
 WORKDIR /home/ludus
-ENTRYPOINT ["python", "-m", "jobs"]
+ENTRYPOINT ["python3", "-m", "jobs"]
 CMD ["train"]

@@ -11,14 +11,17 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
 from jobs.errors import JobError
+from jobs.generate import find_generator
 from jobs.provenance import git_revision
 from jobs.settings import PipelineSettings
 from jobs.storage import RunLayout, Store, committed_shard_indices
@@ -68,21 +71,23 @@ def generate_locally(s: PipelineSettings, store: Store, layout: RunLayout) -> No
     print(f"generate: {len(todo)} of {s.shards} shards, {parallel} at a time, {threads} threads each, depth {s.depth}")
     running: dict[int, subprocess.Popen[bytes]] = {}
     failed: list[str] = []
-    with tqdm(total=len(todo), desc="shards", unit="shard", file=sys.stderr) as bar:
+    with tempfile.TemporaryDirectory(prefix="ludus-generate-") as logs, tqdm(total=len(todo), desc="shards", unit="shard", file=sys.stderr) as bar:
         while todo or running:
             while todo and len(running) < parallel:
                 index = todo.pop(0)
                 env = child_env(s, shard_index=index, threads=threads)
-                running[index] = subprocess.Popen(stage("generate"), env=env, stderr=subprocess.DEVNULL)
+                with open(Path(logs) / f"{index}.log", "wb") as log_file:
+                    running[index] = subprocess.Popen(stage("generate"), env=env, stderr=log_file)
             for index, proc in list(running.items()):
                 if proc.poll() is not None:
                     del running[index]
                     bar.update(1)
                     if proc.returncode != 0:
-                        failed.append(f"shard {index} (exit code {proc.returncode})")
+                        tail = (Path(logs) / f"{index}.log").read_text(errors="replace").strip().splitlines()[-3:]
+                        failed.append(f"shard {index} (exit code {proc.returncode}: {' / '.join(tail)})")
             time.sleep(0.2)
     if failed:
-        raise JobError(f"generate failed for {', '.join(failed)}; rerun with RUN_ID={s.run_id} to retry only those")
+        raise JobError(f"generate failed for {'; '.join(failed)}; rerun with RUN_ID={s.run_id} to retry only those")
 
 
 def run_stage(s: PipelineSettings, name: str) -> None:
@@ -121,6 +126,7 @@ def stage_actions(s: PipelineSettings, store: Store, layout: RunLayout, api: Any
         cluster.check_settings(s, store.local)
         api = api or cluster.batch_api()
         return {stage: (lambda stage=stage: cluster.run_stage_on_cluster(s, stage, api)) for stage in ("generate", "train", "evaluate")}
+    find_generator(s.generator_bin)  # a missing binary stops the run before any work
     return {
         "generate": lambda: generate_locally(s, store, layout),
         "train": lambda: run_stage(s, "train"),

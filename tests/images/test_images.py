@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,8 @@ from jobs.storage import RunLayout, Store, read_committed_shard
 from tests.conftest import ROOT, S3_KEY, S3_SECRET, make_bucket
 
 PREFIX, TAG = "localhost/ludus-test", "test"
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+BASES = {"python": "localhost/ludus-base/python:bookworm", "rust": "localhost/ludus-base/rust:bookworm"}
 GEN, TRAIN = f"{PREFIX}-gen:{TAG}", f"{PREFIX}-train:{TAG}"
 PODMAN_CONF = """[containers]
 default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]
@@ -29,9 +30,6 @@ runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 """
-# Torch and the pure-Python packages it imports, without its CUDA libraries: the stand-in for
-# the PyTorch base image (CPU only; torch loads CUDA lazily).
-TORCH_PACKAGES = ["filelock", "sympy", "networkx", "jinja2", "markupsafe", "mpmath", "typing-extensions", "fsspec", "numpy"]
 FIGURES = ROOT / "bench" / "results" / "images.json"
 
 
@@ -84,31 +82,26 @@ def import_image(folder: Path, name: str, *changes: str) -> None:
     tar.wait()
 
 
+def image_exists(name: str) -> bool:
+    return subprocess.run(["podman", "image", "exists", name], check=False).returncode == 0
+
+
 @pytest.fixture(scope="session")
 def bases(podman: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Local stand-ins for python:slim, pytorch/pytorch and rust:slim."""
+    """Local stand-ins for python:slim and rust:slim (the trainer builds on the Python one);
+    made once per machine, they are deterministic."""
     work = tmp_path_factory.mktemp("bases")
-    python = rootfs(work / "python", ["python3", "python3-venv", "python3-pip", "ca-certificates"])
-    import_image(python, "localhost/ludus-base/python:bookworm", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-    torch_root = work / "torch"
-    sh("cp", "-a", python, torch_root)
-    import torch
-
-    site = torch_root / "usr/local/lib/python3.11/dist-packages"
-    version = torch.__version__.split("+")[0]
-    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", site]
-    sh(*pip, f"torch=={version}", *TORCH_PACKAGES)
-    import_image(torch_root, "localhost/ludus-base/torch:bookworm", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-    rust = rootfs(work / "rust", ["gcc", "libc6-dev", "ca-certificates", "binutils"])
-    sysroot = Path(sh("rustc", "--print", "sysroot").stdout.strip())
-    for part in ("bin", "lib"):
-        shutil.copytree(sysroot / part, rust / "usr/local/rust" / part, symlinks=True)
-    import_image(rust, "localhost/ludus-base/rust:bookworm", "ENV PATH=/usr/local/rust/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-    return {
-        "RUST_IMAGE": "localhost/ludus-base/rust:bookworm",
-        "RUNTIME_IMAGE": "localhost/ludus-base/python:bookworm",
-        "BASE_IMAGE": "localhost/ludus-base/torch:bookworm",
-    }
+    if not image_exists(BASES["python"]):
+        python = rootfs(work / "python", ["python3", "python3-venv", "python3-pip", "ca-certificates"])
+        import_image(python, BASES["python"], f"ENV PATH={SYSTEM_PATH}")
+    if not image_exists(BASES["rust"]):
+        rust = rootfs(work / "rust", ["gcc", "libc6-dev", "ca-certificates", "binutils"])
+        sysroot = Path(sh("rustc", "--print", "sysroot").stdout.strip())
+        for part in ("bin", "lib"):
+            shutil.copytree(sysroot / part, rust / "usr/local/rust" / part, symlinks=True)
+        import_image(rust, BASES["rust"], f"ENV PATH=/usr/local/rust/bin:{SYSTEM_PATH}")
+    # No PyTorch image can be pulled: on the Python base the train Dockerfile's pip installs torch.
+    return {"RUST_IMAGE": BASES["rust"], "RUNTIME_IMAGE": BASES["python"], "BASE_IMAGE": BASES["python"]}
 
 
 @pytest.fixture(scope="session")
@@ -159,7 +152,7 @@ def test_generator_image_writes_a_shard_and_trainer_image_trains_on_it(images: d
         "gen_image_mb": size_mb(GEN),
         "train_image_mb": size_mb(TRAIN),
         "gen_run_seconds": round(gen_seconds, 1),
-        "bases": "debootstrap bookworm minbase stand-ins (python3, torch without CUDA libraries, rust toolchain copied from the host)",
+        "bases": "debootstrap bookworm minbase stand-ins: python3 (+venv, pip) for both runtimes, gcc + the host's rust toolchain for the builder",
     }
     FIGURES.parent.mkdir(parents=True, exist_ok=True)
     FIGURES.write_text(json.dumps(figures, indent=2) + "\n")

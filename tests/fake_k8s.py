@@ -1,8 +1,9 @@
 """A stand-in for a Kubernetes API server and its kubelets, because no cluster can run on these
-machines. It keeps Jobs in memory and "runs" each pod by executing the container's args as a
-local process (the images' entry point, `python -m jobs`, plus the container's args) with exactly the environment the Job spec gives it (plus the data of Secrets it
-references), one index after another for Indexed Jobs. So tests check that the Jobs our code
-builds carry everything their stage needs, using the real stage code, generator and store."""
+machines. It keeps Jobs in memory and "runs" each pod by executing the images' entry point
+(`python -m jobs`) with the container's args as a local process, with exactly the environment
+the Job spec gives it (plus the data of Secrets it references), one index after another for
+Indexed Jobs. So tests check that the Jobs our code builds carry everything their stage needs,
+using the real stage code, generator and store."""
 
 from __future__ import annotations
 

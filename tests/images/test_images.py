@@ -150,6 +150,7 @@ def test_generator_image_writes_a_shard_and_trainer_image_trains_on_it(images: d
     figures = {
         **images,
         "gen_image_mb": size_mb(GEN),
+        "gen_layers_over_base_mb": round(size_mb(GEN) - size_mb(BASES["python"]), 1),
         "train_image_mb": size_mb(TRAIN),
         "gen_run_seconds": round(gen_seconds, 1),
         "bases": "debootstrap bookworm minbase stand-ins: python3 (+venv, pip) for both runtimes, gcc + the host's rust toolchain for the builder",

@@ -15,10 +15,10 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_values_t = [2u32, 3, 4])]
     depths: Vec<u32>,
     /// Games per measurement at each depth (same order as --depths; the last repeats).
-    #[arg(long, value_delimiter = ',', default_values_t = [256u32, 64, 32])]
+    #[arg(long, value_delimiter = ',', default_values_t = [1024u32, 96, 32])]
     games: Vec<u32>,
     /// Repetitions of each measurement; the median is reported.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     repeats: usize,
     /// Write the figures as JSON here.
     #[arg(long)]

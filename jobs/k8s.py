@@ -52,8 +52,9 @@ def env_value(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def stage_env(s: PipelineSettings, stage: str) -> list[client.V1EnvVar]:
-    values = s.model_dump(mode="json")
+def stage_env(s: PipelineSettings, stage: str, overrides: dict[str, Any] | None = None) -> list[client.V1EnvVar]:
+    """The stage's settings as environment variables; `overrides` replace resolved values."""
+    values = {**s.model_dump(mode="json"), **(overrides or {})}
     return [client.V1EnvVar(name=name.upper(), value=env_value(values[name])) for name in STAGE_SETTINGS[stage]]
 
 
@@ -89,13 +90,14 @@ def stage_job(
     spec: dict[str, Any],
     pod: dict[str, Any] | None = None,
     container: dict[str, Any] | None = None,
+    env: dict[str, Any] | None = None,
 ) -> client.V1Job:
     pod_security, container_security = security()
     main = client.V1Container(
         name=stage,
         image=image,
         args=[stage],  # the images' entry point is `python -m jobs`
-        env=stage_env(s, stage),
+        env=stage_env(s, stage, env),
         env_from=credentials(),
         resources=resources,
         security_context=container_security,
@@ -128,8 +130,9 @@ def cpu_cores(quantity: str) -> int:
 def generate_job(s: PipelineSettings) -> client.V1Job:
     """One pod per shard: an Indexed Job, JOB_COMPLETION_INDEX is the shard index."""
     cpu = {"cpu": s.generate_cpu, "memory": s.generate_memory}
+    # Each pod's generator uses the cores it is given, unless THREADS says otherwise.
     threads = s.threads or cpu_cores(s.generate_cpu)
-    job = stage_job(
+    return stage_job(
         s,
         "generate",
         s.gen_image,
@@ -141,11 +144,8 @@ def generate_job(s: PipelineSettings) -> client.V1Job:
             "backoff_limit_per_index": 3,
             "max_failed_indexes": max(1, s.shards // 10),
         },
+        env={"threads": threads},
     )
-    for var in job.spec.template.spec.containers[0].env:
-        if var.name == "THREADS":
-            var.value = str(threads)
-    return job
 
 
 def train_job(s: PipelineSettings) -> client.V1Job:

@@ -143,40 +143,39 @@ impl Player {
         roll: u8,
     ) -> usize {
         let moves = pos.distinct_moves(player, roll);
+        // Per piece: its rows in the batch, or the result when the move wins or loses outright.
+        let mut spans = [(0usize, 0usize, None::<f32>); PIECES];
+        let mut row_weight = [0.0f32; MAX_ROWS];
         let mut rows = 0;
         for piece in pieces_of(moves) {
             let (child, next) = advance(pos, player, roll, Some(piece));
-            if child.winner().is_some() {
+            if let Some(winner) = child.winner() {
+                spans[piece].2 = Some(if winner == player { 2.0 } else { -2.0 });
                 continue;
             }
+            let first = rows;
             // Only decision states with a move: the network never saw any other in training.
             for r in 1..5u8 {
                 let legal = child.legal_moves(next, r).count_ones();
                 if legal > 0 {
                     let f = features(&child, next, r, legal);
                     self.inputs[rows * NUM_FEATURES..(rows + 1) * NUM_FEATURES].copy_from_slice(&f);
+                    row_weight[rows] = ROLL_WEIGHTS[r as usize] as f32;
                     rows += 1;
                 }
             }
+            spans[piece] = (first, rows, None);
         }
         nets.value
             .forward(&self.inputs, rows, &mut self.scratch, &mut self.outputs);
-        let mut row = 0;
         let outputs = &self.outputs;
-        best_by(moves, |piece| {
-            let (child, next) = advance(pos, player, roll, Some(piece));
-            if let Some(winner) = child.winner() {
-                return if winner == player { 2.0 } else { -2.0 };
+        best_by(moves, |piece| match spans[piece] {
+            (_, _, Some(decided)) => decided,
+            (first, last, None) => {
+                let weight: f32 = row_weight[first..last].iter().sum();
+                let sum: f32 = (first..last).map(|k| row_weight[k] * outputs[k]).sum();
+                mover_view(player, if weight > 0.0 { sum / weight } else { 0.0 })
             }
-            let (mut sum, mut weight) = (0.0f32, 0.0f32);
-            for r in 1..5u8 {
-                if child.legal_moves(next, r) != 0 {
-                    sum += ROLL_WEIGHTS[r as usize] as f32 * outputs[row];
-                    weight += ROLL_WEIGHTS[r as usize] as f32;
-                    row += 1;
-                }
-            }
-            mover_view(player, if weight > 0.0 { sum / weight } else { 0.0 })
         })
     }
 

@@ -105,12 +105,19 @@ def bases(podman: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> d
 
 
 @pytest.fixture(scope="session")
-def images(bases: dict[str, str]) -> dict[str, float]:
-    """`make images DOCKER=podman` with the local bases; returns build seconds."""
+def images(bases: dict[str, str]) -> Iterator[dict[str, float]]:
+    """`make images DOCKER=podman` with the local bases; yields build seconds. Afterwards the
+    built images, their dangling layers and build containers are removed (the trainer image is
+    6 GB; repeated runs would fill the disk), and only the stand-in bases stay."""
     flags = " ".join(f"--build-arg {k}={v}" for k, v in bases.items()) + " --network host"
     started = time.perf_counter()
-    sh("make", "images", "DOCKER=podman", f"IMAGE_PREFIX={PREFIX}", f"IMAGE_TAG={TAG}", f"BUILD_FLAGS={flags}", cwd=ROOT, timeout=3600)
-    return {"both_images_seconds": round(time.perf_counter() - started, 1)}
+    try:
+        sh("make", "images", "DOCKER=podman", f"IMAGE_PREFIX={PREFIX}", f"IMAGE_TAG={TAG}", f"BUILD_FLAGS={flags}", cwd=ROOT, timeout=3600)
+        yield {"both_images_seconds": round(time.perf_counter() - started, 1)}
+    finally:
+        subprocess.run(["podman", "rmi", "--force", GEN, TRAIN], capture_output=True, check=False)
+        subprocess.run(["podman", "image", "prune", "--force"], capture_output=True, check=False)
+        subprocess.run(["buildah", "rm", "--all"], capture_output=True, check=False)
 
 
 def run(image: str, s3_env: dict[str, str], *args: str, **settings: object) -> subprocess.CompletedProcess[str]:

@@ -1,11 +1,14 @@
 """RUNNER=k8s: the pipeline as Kubernetes Jobs, one stage after the other, so no GPU is held
 while generation runs. Works from a workstation (current kube context) and inside the cluster
 (the ludus-pipeline Job, in-cluster config). Kubernetes does the retrying: backoff limits, the
-pod failure policy, TTLs; this only submits, watches and reports."""
+pod failure policy, TTLs; this submits, follows and reports. It needs only create, get and delete
+on Jobs (see the Role in k8s/10-rbac.yaml); training progress is read from storage, not pod logs."""
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client, config
@@ -14,8 +17,10 @@ from kubernetes.client.exceptions import ApiException
 from jobs.errors import JobError
 from jobs.k8s import STAGES, job_name
 from jobs.settings import ConfigError, PipelineSettings
+from jobs.storage import RunLayout, Store
 
 POLL_SECONDS = 5.0
+DELETE_WAIT_SECONDS = 120.0
 
 
 def batch_api() -> client.BatchV1Api:
@@ -29,24 +34,73 @@ def batch_api() -> client.BatchV1Api:
     return client.BatchV1Api()
 
 
-def submit(api: Any, namespace: str, job: client.V1Job) -> None:
-    """Creates the Job; one that already exists (a resumed run) is watched as it is."""
+def failed(job: client.V1Job) -> bool:
+    return any(c.type == "Failed" and c.status == "True" for c in (job.status and job.status.conditions) or [])
+
+
+def remove_failed(api: Any, namespace: str, name: str, poll: float) -> None:
+    """A Job that failed in an earlier attempt is deleted so the rerun gets a fresh one; the stage
+    itself resumes from storage (committed shards are skipped, training resumes its checkpoint)."""
+    print(f"Job {namespace}/{name} failed in an earlier attempt: deleting it and starting the stage again", flush=True)
+    api.delete_namespaced_job(name=name, namespace=namespace, propagation_policy="Background")
+    deadline = time.monotonic() + DELETE_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            api.read_namespaced_job(name=name, namespace=namespace)
+        except ApiException as e:
+            if e.status == 404:
+                return
+            raise JobError(f"cannot read Job {namespace}/{name}: {e.status} {e.reason}") from e
+        time.sleep(poll)
+    raise JobError(f"Job {namespace}/{name} was still being deleted after {DELETE_WAIT_SECONDS:.0f} s")
+
+
+def submit(api: Any, namespace: str, job: client.V1Job, poll: float) -> None:
+    """Creates the Job. One that already exists (a resumed run) is followed as it is, unless it
+    failed: then it is replaced."""
     name = job.metadata.name
     try:
-        api.create_namespaced_job(namespace=namespace, body=job)
-        print(f"submitted Job {namespace}/{name}", flush=True)
+        existing = api.read_namespaced_job(name=name, namespace=namespace)
     except ApiException as e:
-        if e.status != 409:
-            raise JobError(f"cannot create Job {namespace}/{name}: {e.status} {e.reason}") from e
+        if e.status != 404:
+            raise JobError(f"cannot read Job {namespace}/{name}: {e.status} {e.reason}") from e
+        existing = None
+    if existing is not None and not failed(existing):
         print(f"Job {namespace}/{name} exists already: following it", flush=True)
+        return
+    if existing is not None:
+        remove_failed(api, namespace, name, poll)
+    try:
+        api.create_namespaced_job(namespace=namespace, body=job)
+    except ApiException as e:
+        raise JobError(f"cannot create Job {namespace}/{name}: {e.status} {e.reason}") from e
+    print(f"submitted Job {namespace}/{name}", flush=True)
 
 
-def wait(api: Any, namespace: str, name: str, stage: str, total: int, poll: float) -> None:
-    """Follows a Job until it completes; a failed Job is an error naming the stage."""
+def training_progress(store: Store, layout: RunLayout, epochs: int) -> Callable[[], str]:
+    """The train job writes metrics.jsonl to storage after every epoch: the latest line."""
+
+    def read() -> str:
+        try:
+            lines = store.read_bytes(layout.metrics).decode().splitlines() if store.exists(layout.metrics) else []
+        except OSError:
+            return ""  # a transient storage error only costs one progress line
+        if not lines:
+            return ""
+        last = json.loads(lines[-1])
+        return f", epoch {last['epoch']}/{epochs}: val loss {last['val_loss']:.4f}, policy accuracy {last['val_policy_accuracy']:.1%}"
+
+    return read
+
+
+def wait(api: Any, namespace: str, name: str, stage: str, total: int, poll: float, progress: Callable[[], str] | None = None) -> None:
+    """Follows a Job until it completes; a failed Job is an error naming the stage and where its
+    logs are."""
     last = ""
     while True:
         status = api.read_namespaced_job_status(name=name, namespace=namespace).status
         line = f"{stage}: {status.succeeded or 0}/{total} done, {status.active or 0} running, {status.failed or 0} failed pods"
+        line += progress() if progress else ""
         if line != last:
             print(line, flush=True)
             last = line
@@ -56,14 +110,18 @@ def wait(api: Any, namespace: str, name: str, stage: str, total: int, poll: floa
             if condition.type in ("Complete", "SuccessCriteriaMet"):
                 return
             if condition.type == "Failed":
-                raise JobError(f"stage {stage}: Job {namespace}/{name} failed ({condition.reason}: {condition.message})")
+                raise JobError(
+                    f"stage {stage}: Job {namespace}/{name} failed ({condition.reason}: {condition.message}); "
+                    f"its pods' logs: kubectl -n {namespace} logs --selector job-name={name} --tail 50"
+                )
         time.sleep(poll)
 
 
 def run_stage_on_cluster(s: PipelineSettings, stage: str, api: Any, poll: float = POLL_SECONDS) -> None:
     job = STAGES[stage](s)
-    submit(api, s.k8s_namespace, job)
-    wait(api, s.k8s_namespace, job_name(s, stage), stage, job.spec.completions or 1, poll)
+    submit(api, s.k8s_namespace, job, poll)
+    progress = training_progress(Store(s.storage_url), RunLayout(s.task, s.run_id), s.epochs) if stage == "train" else None
+    wait(api, s.k8s_namespace, job_name(s, stage), stage, job.spec.completions or 1, poll, progress)
 
 
 def check_settings(s: PipelineSettings, store_is_local: bool) -> None:

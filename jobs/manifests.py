@@ -44,7 +44,8 @@ def namespace(name: str) -> dict[str, Any]:
 
 
 def rbac(ns: str) -> list[dict[str, Any]]:
-    """The controller may create, watch and delete Jobs and read their pods; nothing else."""
+    """The controller may create, read and delete Jobs (it replaces a stage Job that failed in an
+    earlier attempt) in its namespace; nothing else. Stage pods get no API rights."""
     meta = {"namespace": ns, "labels": {"app.kubernetes.io/name": APP}}
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": SERVICE_ACCOUNT, **meta}},
@@ -59,9 +60,8 @@ def rbac(ns: str) -> list[dict[str, Any]]:
             "kind": "Role",
             "metadata": {"name": SERVICE_ACCOUNT, **meta},
             "rules": [
-                {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "list", "watch", "delete"]},
+                {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "delete"]},
                 {"apiGroups": ["batch"], "resources": ["jobs/status"], "verbs": ["get"]},
-                {"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list", "watch"]},
             ],
         },
         {

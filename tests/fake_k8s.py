@@ -24,6 +24,7 @@ class FakeBatchApi:
         self.fail = fail or set()  # components whose pods fail, to test failure handling
         self.jobs: dict[str, client.V1Job] = {}
         self.created: list[str] = []
+        self.deleted: list[str] = []
 
     def create_namespaced_job(self, namespace: str, body: client.V1Job) -> client.V1Job:
         name = body.metadata.name
@@ -35,8 +36,19 @@ class FakeBatchApi:
         self._run(body)
         return body
 
-    def read_namespaced_job_status(self, name: str, namespace: str) -> client.V1Job:
+    def read_namespaced_job(self, name: str, namespace: str) -> client.V1Job:
+        if name not in self.jobs:
+            raise ApiException(status=404, reason="NotFound")
         return self.jobs[name]
+
+    read_namespaced_job_status = read_namespaced_job
+
+    def delete_namespaced_job(self, name: str, namespace: str, propagation_policy: str) -> None:
+        assert propagation_policy in ("Background", "Foreground"), "orphaned pods would keep running"
+        if name not in self.jobs:
+            raise ApiException(status=404, reason="NotFound")
+        del self.jobs[name]
+        self.deleted.append(name)
 
     def _environment(self, container: client.V1Container) -> dict[str, str]:
         env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "PYTHONUNBUFFERED": "1"}

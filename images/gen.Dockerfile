@@ -16,7 +16,7 @@ RUN cargo build --release --locked --manifest-path rust_gen/Cargo.toml \
     && strip rust_gen/target/release/rust_gen
 
 FROM ${PYTHON_IMAGE} AS python
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 COPY pyproject.toml README.md /src/
 COPY jobs /src/jobs
 COPY trainer /src/trainer

@@ -6,7 +6,6 @@ on Jobs (see the Role in k8s/10-rbac.yaml); training progress is read from stora
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +16,7 @@ from kubernetes.client.exceptions import ApiException
 from jobs.errors import JobError
 from jobs.k8s import STAGES, job_name
 from jobs.settings import ConfigError, PipelineSettings
-from jobs.storage import RunLayout, Store
+from jobs.storage import RunLayout, Store, read_metrics
 
 POLL_SECONDS = 5.0
 DELETE_WAIT_SECONDS = 120.0
@@ -38,33 +37,33 @@ def failed(job: client.V1Job) -> bool:
     return any(c.type == "Failed" and c.status == "True" for c in (job.status and job.status.conditions) or [])
 
 
+def read_job(api: Any, namespace: str, name: str) -> client.V1Job | None:
+    """The Job, or None where there is none."""
+    try:
+        return api.read_namespaced_job(name=name, namespace=namespace)
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        raise JobError(f"cannot read Job {namespace}/{name}: {e.status} {e.reason}") from e
+
+
 def remove_failed(api: Any, namespace: str, name: str, poll: float) -> None:
     """A Job that failed in an earlier attempt is deleted so the rerun gets a fresh one; the stage
     itself resumes from storage (committed shards are skipped, training resumes its checkpoint)."""
     print(f"Job {namespace}/{name} failed in an earlier attempt: deleting it and starting the stage again", flush=True)
     api.delete_namespaced_job(name=name, namespace=namespace, propagation_policy="Background")
     deadline = time.monotonic() + DELETE_WAIT_SECONDS
-    while time.monotonic() < deadline:
-        try:
-            api.read_namespaced_job(name=name, namespace=namespace)
-        except ApiException as e:
-            if e.status == 404:
-                return
-            raise JobError(f"cannot read Job {namespace}/{name}: {e.status} {e.reason}") from e
+    while read_job(api, namespace, name) is not None:
+        if time.monotonic() >= deadline:
+            raise JobError(f"Job {namespace}/{name} was still being deleted after {DELETE_WAIT_SECONDS:.0f} s")
         time.sleep(poll)
-    raise JobError(f"Job {namespace}/{name} was still being deleted after {DELETE_WAIT_SECONDS:.0f} s")
 
 
 def submit(api: Any, namespace: str, job: client.V1Job, poll: float) -> None:
     """Creates the Job. One that already exists (a resumed run) is followed as it is, unless it
     failed: then it is replaced."""
     name = job.metadata.name
-    try:
-        existing = api.read_namespaced_job(name=name, namespace=namespace)
-    except ApiException as e:
-        if e.status != 404:
-            raise JobError(f"cannot read Job {namespace}/{name}: {e.status} {e.reason}") from e
-        existing = None
+    existing = read_job(api, namespace, name)
     if existing is not None and not failed(existing):
         print(f"Job {namespace}/{name} exists already: following it", flush=True)
         return
@@ -78,16 +77,16 @@ def submit(api: Any, namespace: str, job: client.V1Job, poll: float) -> None:
 
 
 def training_progress(store: Store, layout: RunLayout, epochs: int) -> Callable[[], str]:
-    """The train job writes metrics.jsonl to storage after every epoch: the latest line."""
+    """The train job writes metrics.jsonl to storage after every epoch: its latest epoch."""
 
     def read() -> str:
         try:
-            lines = store.read_bytes(layout.metrics).decode().splitlines() if store.exists(layout.metrics) else []
+            metrics = read_metrics(store, layout)
         except OSError:
             return ""  # a transient storage error only costs one progress line
-        if not lines:
+        if not metrics:
             return ""
-        last = json.loads(lines[-1])
+        last = metrics[-1]
         return f", epoch {last['epoch']}/{epochs}: val loss {last['val_loss']:.4f}, policy accuracy {last['val_policy_accuracy']:.1%}"
 
     return read

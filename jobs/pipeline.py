@@ -6,7 +6,6 @@ sees exactly what it would see in its own container: the environment and the sto
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import subprocess
@@ -24,7 +23,7 @@ from jobs.errors import JobError
 from jobs.generate import find_generator
 from jobs.provenance import git_revision
 from jobs.settings import PipelineSettings
-from jobs.storage import RunLayout, Store, committed_shard_indices
+from jobs.storage import RunLayout, Store, committed_shard_indices, read_metrics
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +97,7 @@ def run_stage(s: PipelineSettings, name: str) -> None:
 
 def summary(s: PipelineSettings, store: Store, layout: RunLayout, seconds: dict[str, float]) -> dict[str, Any]:
     manifests = [store.read_json(layout.shard_manifest(i)) for i in range(s.shards)]
-    metrics = [json.loads(line) for line in store.read_bytes(layout.metrics).decode().splitlines() if line]
+    metrics = read_metrics(store, layout)
     best = min(metrics, key=lambda m: m["val_loss"])
     result: dict[str, Any] = {
         "run_id": s.run_id,

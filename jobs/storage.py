@@ -239,3 +239,10 @@ def committed_shard_indices(store: Store, layout: RunLayout) -> list[int]:
         if name.startswith("shard-") and name.endswith(".json"):
             indices.append(int(name[len("shard-") : -len(".json")]))
     return sorted(indices)
+
+
+def read_metrics(store: Store, layout: RunLayout) -> list[dict[str, Any]]:
+    """The trainer's per-epoch metrics (train/metrics.jsonl); empty before the first epoch ends."""
+    if not store.exists(layout.metrics):
+        return []
+    return [json.loads(line) for line in store.read_bytes(layout.metrics).decode().splitlines() if line]

@@ -1,6 +1,6 @@
-//! ludus data generator: game engines, exact teachers, shard writer, network inference and
-//! matches. The binary (`main.rs`) is a thin command line over these modules.
+//! ludus data generator: a game-agnostic core (random streams, the parallel episode driver, shard
+//! writing, command-line plumbing, statistics) and one module per task. The binary (`main.rs`)
+//! only picks the task.
 
-pub mod rng;
-pub mod safetensors;
+pub mod core;
 pub mod ur;

@@ -1,6 +1,7 @@
 //! Players, matches and weight files through the real binary, plus the Wilson interval.
 
-use rust_gen::ur::matchplay::{play_match, wilson};
+use rust_gen::core::stats::wilson;
+use rust_gen::ur::matchplay::play_match;
 use rust_gen::ur::nn::{flat_len, Networks};
 use rust_gen::ur::players::PlayerSpec;
 use serde_json::{json, Value};

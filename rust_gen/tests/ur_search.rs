@@ -1,6 +1,7 @@
 //! Spec section 3: the pruned search equals a slow, obviously-correct expectiminimax.
 
-use rust_gen::rng::Rng;
+use rust_gen::core::Rng;
+use rust_gen::ur::dice::Dice;
 use rust_gen::ur::eval::evaluate;
 use rust_gen::ur::game::{advance, random_piece};
 use rust_gen::ur::rules::{Position, PIECES};

@@ -1,9 +1,10 @@
 //! Self-play with the teacher: one game in, its training samples out (spec section 5).
 
+use super::dice::Dice;
 use super::features::{features, NUM_FEATURES};
 use super::rules::{pieces_of, MoveMask, Position, PIECES};
 use super::search::{to_unit, Searcher};
-use crate::rng::Rng;
+use crate::core::Rng;
 
 /// Decisions (turns, passes included) after which a game is recorded as unfinished.
 pub const PLY_CAP: u32 = 1000;

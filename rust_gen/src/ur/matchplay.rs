@@ -1,10 +1,12 @@
 //! Matches between two players: seats alternate, games run on every core, results depend only
 //! on the seed (timings aside).
 
+use super::dice::Dice;
 use super::game::{advance, PLY_CAP};
 use super::players::{Player, PlayerSpec};
 use super::rules::Position;
-use crate::rng::Rng;
+use crate::core::stats::wilson;
+use crate::core::Rng;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::time::Instant;
@@ -24,8 +26,8 @@ struct GameOutcome {
 
 /// Plays game `index`: A sits as P1 in even games and as P2 in odd ones.
 fn play_one(a: &PlayerSpec, b: &PlayerSpec, seed: u64, index: u64) -> GameOutcome {
-    let mut dice = Rng::for_game(seed, DICE_STREAM, index);
-    let mut choices = Rng::for_game(seed, CHOICE_STREAM, index);
+    let mut dice = Rng::for_episode(seed, DICE_STREAM, index);
+    let mut choices = Rng::for_episode(seed, CHOICE_STREAM, index);
     let a_seat = (index % 2) as usize;
     let mut players = [Player::new(a), Player::new(b)]; // by side: 0 = A, 1 = B
     let mut out = GameOutcome::default();
@@ -67,19 +69,6 @@ pub struct MatchReport {
     pub a_us_per_move: f64,
     pub b_us_per_move: f64,
     pub seconds: f64,
-}
-
-/// The 95% Wilson score interval of `wins` successes in `n` trials.
-pub fn wilson(wins: u64, n: u64) -> [f64; 2] {
-    if n == 0 {
-        return [0.0, 1.0];
-    }
-    let (z, n_f) = (1.959_963_984_540_054_f64, n as f64);
-    let p = wins as f64 / n_f;
-    let denominator = 1.0 + z * z / n_f;
-    let centre = (p + z * z / (2.0 * n_f)) / denominator;
-    let half = z * (p * (1.0 - p) / n_f + z * z / (4.0 * n_f * n_f)).sqrt() / denominator;
-    [(centre - half).max(0.0), (centre + half).min(1.0)]
 }
 
 pub fn play_match(a: &PlayerSpec, b: &PlayerSpec, games: u64, seed: u64) -> MatchReport {

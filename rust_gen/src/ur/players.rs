@@ -10,7 +10,7 @@ use super::rules::{
     pieces_of, MoveMask, Position, PIECES, ROLL_WEIGHTS, ROSETTE_TRACK_MASK, SHARED_MASK,
 };
 use super::search::{Searcher, MAX_DEPTH};
-use crate::rng::Rng;
+use crate::core::Rng;
 use std::path::Path;
 use std::sync::Arc;
 

@@ -1,9 +1,11 @@
 //! `rust_gen ur bench`: samples/s and nodes/s per depth on 1 thread and on every core. The same
-//! games are played in both runs (same seed), so the ratio is pure scaling.
+//! games are played in both runs (same seed), so the ratio is pure scaling. Games are played
+//! by the same generic driver as `generate`.
 
-use crate::{progress_bar, thread_pool};
+use super::task::UrGenerator;
+use crate::core::cli::{progress_bar, thread_pool};
+use crate::core::play_episodes;
 use clap::Args;
-use rust_gen::ur::generate::{generate_games, GenerateConfig};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,13 +33,14 @@ struct Figure {
     samples: usize,
 }
 
-fn measure(cfg: &GenerateConfig, threads: usize, repeats: usize) -> Figure {
+fn measure(task: &UrGenerator, threads: usize, repeats: usize) -> Figure {
     let pool = thread_pool(threads);
     let mut runs: Vec<Figure> = (0..repeats.max(1))
         .map(|_| {
-            let bar = progress_bar(cfg.games as u64, &format!("depth {} x{threads}", cfg.depth));
+            let what = format!("depth {} x{threads}", task.depth);
+            let bar = progress_bar(task.games as u64, &what, "games");
             let started = Instant::now();
-            let records = pool.install(|| generate_games(cfg, &bar));
+            let records = pool.install(|| play_episodes(task, 1, 0, task.games, &bar));
             let seconds = started.elapsed().as_secs_f64();
             bar.finish_and_clear();
             let samples: usize = records.iter().map(|r| r.samples.len()).sum();
@@ -62,15 +65,13 @@ pub fn run(args: BenchArgs) -> ExitCode {
     println!("|---|---|---|---|---|---|---|---|");
     for (i, &depth) in args.depths.iter().enumerate() {
         let games = *args.games.get(i).or(args.games.last()).unwrap_or(&8);
-        let cfg = GenerateConfig {
-            seed: 1,
-            shard_index: 0,
+        let task = UrGenerator {
             games,
             depth,
             exploration: 0.05,
         };
-        let one = measure(&cfg, 1, args.repeats);
-        let all = measure(&cfg, cores, args.repeats);
+        let one = measure(&task, 1, args.repeats);
+        let all = measure(&task, cores, args.repeats);
         let scaling = all.samples_per_second / one.samples_per_second;
         println!(
             "| {depth} | {games} | {} | {:.0} | {:.0} | {:.0} | {scaling:.2}x | {:.3e} |",

@@ -1,5 +1,6 @@
 //! A small, fully specified random stream (SplitMix64), so shard bytes never depend on a
-//! crate's version or on which thread played a game.
+//! crate's version or on which thread played an episode. It knows no game: Ur's dice live in
+//! `ur::dice`.
 
 #[derive(Clone, Debug)]
 pub struct Rng {
@@ -19,10 +20,12 @@ impl Rng {
         Rng { state: mix(seed) }
     }
 
-    /// The stream of one game: derived from (seed, shard index, game index) only.
-    pub fn for_game(seed: u64, shard: u64, game: u64) -> Self {
+    /// The stream of one episode (an Ur game, a predator episode, a match game): derived from
+    /// (seed, stream, episode index) only, so it does not matter which thread plays it. The
+    /// stream is the shard index when generating, or a constant that keeps two uses apart.
+    pub fn for_episode(seed: u64, stream: u64, episode: u64) -> Self {
         Rng::new(
-            mix(mix(seed ^ GOLDEN).wrapping_add(shard)).wrapping_add(game.wrapping_mul(GOLDEN)),
+            mix(mix(seed ^ GOLDEN).wrapping_add(stream)).wrapping_add(episode.wrapping_mul(GOLDEN)),
         )
     }
 
@@ -36,13 +39,8 @@ impl Rng {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
-    /// Uniform in 0..n (n > 0), without modulo bias worth speaking of for n <= 7.
+    /// Uniform in 0..n (n > 0), with a bias below n / 2^32.
     pub fn below(&mut self, n: u32) -> u32 {
         (((self.next_u64() >> 32) * n as u64) >> 32) as u32
-    }
-
-    /// Four binary dice: the number of ones.
-    pub fn roll(&mut self) -> u8 {
-        (self.next_u64() & 0xf).count_ones() as u8
     }
 }

@@ -1,5 +1,5 @@
 """`python -m jobs <generate|train|evaluate|pipeline>`: every setting comes from the environment;
-`--help` lists them with their defaults."""
+`--help` lists them with their defaults (for TASK as set, else the default task)."""
 
 from __future__ import annotations
 
@@ -11,24 +11,32 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from pydantic_settings import BaseSettings
+import os
 
-from jobs.errors import JobError
-from jobs.settings import ConfigError, EvaluateSettings, GenerateSettings, PipelineSettings, TrainSettings, describe, load
-from jobs.storage import StorageError
+from common.errors import ConfigError, JobError
+from common.storage import StorageError
+from jobs.settings import describe, load_job, settings_class
+from jobs.tasks import REGISTRY
 
-JOBS: dict[str, tuple[type[BaseSettings], str]] = {
-    "generate": (GenerateSettings, "write one shard of teacher games (SHARD_INDEX) to the store"),
-    "train": (TrainSettings, "wait for all shards, train, checkpoint and export the networks"),
-    "evaluate": (EvaluateSettings, "play the new model against the teacher and promote it if it is better"),
-    "pipeline": (PipelineSettings, "generate, train and evaluate one run (RUNNER=local: processes on this machine)"),
+JOBS: dict[str, str] = {
+    "generate": "write one shard of teacher episodes (SHARD_INDEX) to the store",
+    "train": "wait for all shards, train, checkpoint and export the model",
+    "evaluate": "play the new model against the task's opponents and promote it if it is better",
+    "pipeline": "generate, train and evaluate one run (RUNNER=local: processes on this machine)",
 }
 
 
-def settings_table(cls: type[BaseSettings]) -> str:
-    rows = describe(cls)
+def help_task() -> str:
+    """The task whose settings --help lists: TASK if it names one, else the default."""
+    task = os.environ.get("TASK", "ur").lower()
+    return task if task in REGISTRY else "ur"
+
+
+def settings_table(job: str) -> str:
+    task = help_task()
+    rows = describe(settings_class(job, task))
     width = max(len(name) for name, _, _ in rows)
-    lines = ["environment variables (default, meaning):"]
+    lines = [f"environment variables for TASK={task} (default, meaning):"]
     lines += [f"  {name:<{width}}  {default:<12} {meaning}" for name, default, meaning in rows]
     return "\n".join(lines)
 
@@ -36,8 +44,8 @@ def settings_table(cls: type[BaseSettings]) -> str:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m jobs", description="ludus jobs; settings come from environment variables")
     sub = p.add_subparsers(dest="job", required=True, metavar="{" + ",".join(JOBS) + "}")
-    for name, (cls, help_text) in JOBS.items():
-        sub.add_parser(name, help=help_text, description=help_text, epilog=settings_table(cls), formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, help_text in JOBS.items():
+        sub.add_parser(name, help=help_text, description=help_text, epilog=settings_table(name), formatter_class=argparse.RawDescriptionHelpFormatter)
     return p
 
 
@@ -53,7 +61,7 @@ def action(job: str) -> Callable[[Any], Any]:
 
 
 def run(job: str) -> Any:
-    settings = load(JOBS[job][0])
+    settings = load_job(job)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)  # type: ignore[attr-defined]
     result = action(job)(settings)
     if job == "pipeline":

@@ -13,10 +13,11 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from jobs.errors import JobError
+from common.errors import ConfigError, JobError
+from common.storage import RunLayout, Store, read_metrics
 from jobs.k8s import STAGES, job_name
-from jobs.settings import ConfigError, PipelineSettings
-from jobs.storage import RunLayout, Store, read_metrics
+from jobs.settings import PipelineSettings
+from jobs.tasks import Metric, get_task
 
 POLL_SECONDS = 5.0
 DELETE_WAIT_SECONDS = 120.0
@@ -76,7 +77,7 @@ def submit(api: Any, namespace: str, job: client.V1Job, poll: float) -> None:
     print(f"submitted Job {namespace}/{name}", flush=True)
 
 
-def training_progress(store: Store, layout: RunLayout, epochs: int) -> Callable[[], str]:
+def training_progress(store: Store, layout: RunLayout, epochs: int, headline: tuple[Metric, ...]) -> Callable[[], str]:
     """The train job writes metrics.jsonl to storage after every epoch: its latest epoch."""
 
     def read() -> str:
@@ -87,7 +88,8 @@ def training_progress(store: Store, layout: RunLayout, epochs: int) -> Callable[
         if not metrics:
             return ""
         last = metrics[-1]
-        return f", epoch {last['epoch']}/{epochs}: val loss {last['val_loss']:.4f}, policy accuracy {last['val_policy_accuracy']:.1%}"
+        shown = "".join(f", {metric.show(last)}" for metric in headline)
+        return f", epoch {last['epoch']}/{epochs}: val loss {last['val_loss']:.4f}{shown}"
 
     return read
 
@@ -119,7 +121,9 @@ def wait(api: Any, namespace: str, name: str, stage: str, total: int, poll: floa
 def run_stage_on_cluster(s: PipelineSettings, stage: str, api: Any, poll: float = POLL_SECONDS) -> None:
     job = STAGES[stage](s)
     submit(api, s.k8s_namespace, job, poll)
-    progress = training_progress(Store(s.storage_url), RunLayout(s.task, s.run_id), s.epochs) if stage == "train" else None
+    progress = None
+    if stage == "train":
+        progress = training_progress(Store(s.storage_url), RunLayout(s.task, s.run_id), s.epochs, get_task(s.task).headline)
     wait(api, s.k8s_namespace, job_name(s, stage), stage, job.spec.completions or 1, poll, progress)
 
 

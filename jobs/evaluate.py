@@ -1,31 +1,23 @@
-"""The evaluate job: the new model against the teacher at several depths and the current
-champion, a report with 95% intervals, and promotion when the model is better than the champion."""
+"""The evaluate job: the task's evaluator plays the new model against its opponents and the
+current champion; this writes the report (JSON, Markdown, a chart with 95% intervals) and
+promotes the model when it beats the champion by the task's margin."""
 
 from __future__ import annotations
 
 import io
-import json
 import logging
-import subprocess
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from jobs.errors import JobError
+from common.errors import JobError
+from common.storage import RunLayout, Store
 from jobs.generate import find_generator
 from jobs.settings import EvaluateSettings
-from jobs.storage import RunLayout, Store
+from jobs.tasks import Evaluation, get_task
 
 log = logging.getLogger(__name__)
-
-
-def play(binary: str, a: str, b: str, games: int, seed: int) -> dict[str, Any]:
-    cmd = [binary, "ur", "match", "--a", a, "--b", b, "--games", str(games), "--seed", str(seed)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise JobError(f"rust_gen ur match --b {b} exited with code {proc.returncode}: {proc.stderr.strip()}")
-    return json.loads(proc.stdout)
 
 
 def fetch_champion(store: Store, layout: RunLayout, folder: Path) -> tuple[dict[str, Any], Path] | None:
@@ -40,51 +32,40 @@ def fetch_champion(store: Store, layout: RunLayout, folder: Path) -> tuple[dict[
     return champion, path
 
 
-def decide(results: list[dict[str, Any]], champion: dict[str, Any] | None, threshold: float) -> tuple[bool, str]:
+def decide(evaluation: Evaluation, champion: dict[str, Any] | None, threshold: float) -> tuple[bool, str]:
     if champion is None:
         return True, "no champion yet"
-    against = next(r for r in results if r["opponent"] == "champion")
-    lower = against["a_win_rate_ci95"][0]
-    if lower > threshold:
-        return True, f"lower 95% bound {lower:.3f} against champion {champion['run_id']} is above {threshold}"
-    return False, f"lower 95% bound {lower:.3f} against champion {champion['run_id']} is not above {threshold}"
+    lower = evaluation.champion_bound
+    if lower is None:
+        raise JobError("the evaluator played no match against the champion")
+    verdict = "is above" if lower > threshold else "is not above"
+    return lower > threshold, f"lower 95% bound {lower:.3f} against champion {champion['run_id']} {verdict} {threshold}"
 
 
-def markdown(run_id: str, player: str, results: list[dict[str, Any]], promoted: bool, reason: str) -> str:
-    lines = [
-        f"# Evaluation of run {run_id}",
-        "",
-        f"The new model plays as `{player}:`; seats alternate; intervals are 95% Wilson intervals.",
-        "",
-        "| opponent | games | wins | losses | unfinished | win rate | 95% interval | us/move (model) | us/move (opponent) |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in results:
-        lo, hi = r["a_win_rate_ci95"]
-        lines.append(
-            f"| {r['label']} | {r['games']} | {r['a_wins']} | {r['b_wins']} | {r['unfinished']} | {r['a_win_rate']:.1%} "
-            f"| {lo:.1%} - {hi:.1%} | {r['a_us_per_move']:.1f} | {r['b_us_per_move']:.1f} |"
-        )
-    lines += ["", f"**{'Promoted' if promoted else 'Not promoted'}**: {reason}.", "", "![win rates](win_rates.png)", ""]
+def markdown(run_id: str, evaluation: Evaluation, promoted: bool, reason: str) -> str:
+    headers = [name for name, _ in evaluation.columns]
+    lines = [f"# Evaluation of run {run_id}", "", evaluation.intro, "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(r) for _, cell in evaluation.columns) + " |" for r in evaluation.results]
+    lines += ["", f"**{'Promoted' if promoted else 'Not promoted'}**: {reason}.", "", "![scores](scores.png)", ""]
     return "\n".join(lines)
 
 
-def chart(run_id: str, results: list[dict[str, Any]]) -> bytes:
+def chart(run_id: str, evaluation: Evaluation) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [r["label"] for r in results]
-    rates = [r["a_win_rate"] for r in results]
-    lows = [r["a_win_rate"] - r["a_win_rate_ci95"][0] for r in results]
-    highs = [r["a_win_rate_ci95"][1] - r["a_win_rate"] for r in results]
+    results = evaluation.results
+    scores = [r[evaluation.score] for r in results]
+    lows = [r[evaluation.score] - r[evaluation.interval][0] for r in results]
+    highs = [r[evaluation.interval][1] - r[evaluation.score] for r in results]
     fig, ax = plt.subplots(figsize=(7, 0.6 * len(results) + 1.6))
-    ax.errorbar(rates, range(len(results)), xerr=[lows, highs], fmt="o", capsize=5, color="tab:blue")
-    ax.axvline(0.5, color="grey", linestyle="--", label="50%")
-    ax.set_yticks(range(len(results)), labels)
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("win rate of the new model (95% Wilson interval)")
+    ax.errorbar(scores, range(len(results)), xerr=[lows, highs], fmt="o", capsize=5, color="tab:blue")
+    ax.axvline(evaluation.reference, color="grey", linestyle="--", label=f"{evaluation.reference:g}")
+    ax.set_yticks(range(len(results)), [r["label"] for r in results])
+    ax.set_xlim(min(0.0, *[r[evaluation.interval][0] for r in results]), max(1.0, *[r[evaluation.interval][1] for r in results]))
+    ax.set_xlabel(evaluation.score_label)
     ax.set_title(f"run {run_id}")
     ax.legend(loc="lower right")
     fig.tight_layout()
@@ -98,6 +79,7 @@ def run_evaluate(s: EvaluateSettings) -> dict[str, Any]:
     store = Store(s.storage_url)
     store.check()
     layout = RunLayout(s.task, s.run_id)
+    task = get_task(s.task)
     if not store.exists(layout.weights):
         raise JobError(f"{store.display(layout.weights)} does not exist: run the train job for RUN_ID={s.run_id} first")
     binary = find_generator(s.generator_bin)
@@ -105,30 +87,27 @@ def run_evaluate(s: EvaluateSettings) -> dict[str, Any]:
         model = Path(tmp) / "model.json"
         model.write_bytes(store.read_bytes(layout.weights))
         fetched = fetch_champion(store, layout, Path(tmp))
-        opponents = [(o, o) for o in EvaluateSettings.opponents_of(s.eval_opponents)]
-        if fetched:
-            opponents.append(("champion", f"value:{fetched[1]}"))
-        results = []
-        for label, spec in opponents:
-            print(f"evaluate: {s.eval_games} games against {label}", flush=True)
-            result = play(binary, f"{s.eval_player}:{model}", spec, s.eval_games, s.seed)
-            name = f"champion ({fetched[0]['run_id']})" if label == "champion" and fetched else label
-            results.append({**result, "opponent": label, "label": name, "a": f"{s.eval_player}:model", "b": label})
+        evaluation = task.evaluate(s, binary, model, fetched[1] if fetched else None)
     champion = fetched[0] if fetched else None
-    promoted, reason = decide(results, champion, s.promotion_threshold)
-    summary = "; ".join(f"{r['label']} {r['a_win_rate']:.1%}" for r in results) + f"; {'promoted' if promoted else 'not promoted'}"
-    report = {"run_id": s.run_id, "player": s.eval_player, "results": results, "promoted": promoted, "reason": reason, "summary": summary}
-    store.write_bytes(f"{layout.eval}/win_rates.png", chart(s.run_id, results))
-    text = markdown(s.run_id, s.eval_player, results, promoted, reason)
+    for result in evaluation.results:
+        if result["opponent"] == "champion" and champion:
+            result["label"] = f"champion ({champion['run_id']})"
+    threshold: float = s.promotion_threshold  # type: ignore[attr-defined]  (every task's evaluate settings have one)
+    promoted, reason = decide(evaluation, champion, threshold)
+    summary = "; ".join(f"{r['label']} {r[evaluation.score]:.1%}" for r in evaluation.results)
+    summary += f"; {'promoted' if promoted else 'not promoted'}"
+    report = {"run_id": s.run_id, "player": evaluation.player, "results": evaluation.results, "promoted": promoted, "reason": reason, "summary": summary}
+    store.write_bytes(f"{layout.eval}/scores.png", chart(s.run_id, evaluation))
+    text = markdown(s.run_id, evaluation, promoted, reason)
     store.write_bytes(f"{layout.eval}/report.md", text.encode())
     store.write_json(f"{layout.eval}/report.json", report)
     if promoted:
+        artifacts = {Path(name).stem: layout.model_file(name) for name in task.artifacts}
         store.write_json(
             layout.champion,
             {
                 "run_id": s.run_id,
-                "weights": layout.weights,
-                "compat_weights": layout.compat_weights,
+                **artifacts,
                 "promoted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "reason": reason,
                 "previous": champion,

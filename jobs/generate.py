@@ -10,9 +10,10 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from jobs.errors import JobError
-from jobs.settings import ConfigError, GenerateSettings
-from jobs.storage import RunLayout, ShardManifest, Store, commit_shard, read_manifest, sha256_file
+from common.errors import ConfigError, JobError
+from common.storage import RunLayout, ShardManifest, Store, commit_shard, read_manifest, sha256_file
+from jobs.settings import GenerateSettings
+from jobs.tasks import get_task
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +35,11 @@ def find_generator(configured: str) -> str:
 
 
 def generator_command(binary: str, s: GenerateSettings, out: Path) -> list[str]:
-    # A list, never a shell string: no value is ever interpreted by a shell.
-    return [
-        binary, "ur", "generate",
-        "--games", str(s.games_in_shard(s.shard_index)),
-        "--depth", str(s.depth),
-        "--seed", str(s.seed),
-        "--shard-index", str(s.shard_index),
-        "--threads", str(s.threads),
-        "--exploration", str(s.exploration),
-        "--out", str(out),
-    ]  # fmt: skip
+    """The task's `rust_gen <task> generate ...` plus the shard flags every task takes. A list,
+    never a shell string: no value is ever interpreted by a shell."""
+    task_args = get_task(s.task).generator_args(s, s.games_in_shard(s.shard_index))
+    shard_args = ["--seed", str(s.seed), "--shard-index", str(s.shard_index), "--threads", str(s.threads), "--out", str(out)]
+    return [binary, *task_args, *shard_args]
 
 
 def run_generate(s: GenerateSettings) -> ShardManifest:
@@ -67,15 +62,15 @@ def run_generate(s: GenerateSettings) -> ShardManifest:
             shard_index=s.shard_index,
             file=local.name,
             rows=result["rows"],
-            games=result["games"],
+            games=result["episodes"],
             bytes=local.stat().st_size,
             sha256=sha256_file(local),
             seed=s.seed,
             generator=result["metadata"]["generator"],
-            settings={"depth": s.depth, "exploration": s.exploration, "games_total": s.games, "shards": s.shards},
+            settings=get_task(s.task).shard_settings(s),
             elapsed_seconds=result["seconds"],
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
         commit_shard(store, layout, local, manifest)
-    log.info("shard %d: %d samples from %d games in %.1f s", s.shard_index, manifest.rows, manifest.games, manifest.elapsed_seconds)
+    log.info("shard %d: %d samples from %d %s in %.1f s", s.shard_index, manifest.rows, manifest.games, get_task(s.task).episodes, manifest.elapsed_seconds)
     return manifest

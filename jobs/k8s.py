@@ -11,7 +11,7 @@ from typing import Any
 
 from kubernetes import client
 
-from jobs.settings import PipelineSettings
+from jobs.settings import PipelineSettings, settings_class
 
 APP = "ludus"
 SERVICE_ACCOUNT = "ludus-pipeline"  # the controller: may create and watch Jobs
@@ -20,18 +20,15 @@ SETTINGS_CONFIGMAP = "ludus-settings"
 STORAGE_SECRET = "ludus-storage"  # optional: AWS_* credentials; workload identity needs none
 NON_ROOT_UID = 10001
 
-# Settings each stage's process reads (the rest of the pipeline's are not passed to it).
-STAGE_SETTINGS: dict[str, tuple[str, ...]] = {
-    "generate": ("storage_url", "task", "run_id", "seed", "shards", "log_level", "games", "depth", "exploration", "threads"),
-    "train": (
-        "storage_url", "task", "run_id", "seed", "shards", "log_level", "epochs", "learning_rate", "batch_size", "weight_decay",
-        "validation_split", "patience", "device", "mixed_precision", "compile", "soft_policy_temperature", "shard_wait_seconds",
-    ),
-    "evaluate": (
-        "storage_url", "task", "run_id", "seed", "shards", "log_level", "eval_games", "eval_opponents", "eval_player",
-        "promotion_threshold",
-    ),
-}  # fmt: skip
+# Settings a stage pod does not get from the controller: the image sets GENERATOR_BIN, the Job
+# sets each pod's index (JOB_COMPLETION_INDEX), and PRESET is already resolved into GAMES and
+# EPOCHS.
+NOT_PASSED = frozenset({"generator_bin", "shard_index", "preset"})
+
+
+def stage_settings(task: str, stage: str) -> list[str]:
+    """What the stage's process reads: its settings class for the task, less NOT_PASSED."""
+    return [name for name in settings_class(stage, task).model_fields if name not in NOT_PASSED]
 
 
 def labels(s: PipelineSettings, component: str) -> dict[str, str]:
@@ -55,7 +52,7 @@ def env_value(value: Any) -> str:
 def stage_env(s: PipelineSettings, stage: str, overrides: dict[str, Any] | None = None) -> list[client.V1EnvVar]:
     """The stage's settings as environment variables; `overrides` replace resolved values."""
     values = {**s.model_dump(mode="json"), **(overrides or {})}
-    return [client.V1EnvVar(name=name.upper(), value=env_value(values[name])) for name in STAGE_SETTINGS[stage]]
+    return [client.V1EnvVar(name=name.upper(), value=env_value(values[name])) for name in stage_settings(s.task, stage)]
 
 
 def credentials() -> list[client.V1EnvFromSource]:

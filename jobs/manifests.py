@@ -15,7 +15,7 @@ import yaml
 from kubernetes import client
 
 from jobs.k8s import APP, SERVICE_ACCOUNT, SETTINGS_CONFIGMAP, STAGE_SERVICE_ACCOUNT, STAGES, credentials, security, to_dict
-from jobs.settings import PipelineSettings
+from jobs.settings import PipelineSettings, settings_class
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "k8s"
@@ -114,7 +114,8 @@ def pipeline_job(ns: str) -> dict[str, Any]:
 
 def example_settings() -> PipelineSettings:
     values = {k.lower(): v for k, v in CLUSTER_SETTINGS.items()}
-    return PipelineSettings.model_validate({**values, "run_id": EXAMPLE_RUN_ID, "runner": "k8s"})
+    cls = settings_class("pipeline", CLUSTER_SETTINGS["TASK"])
+    return cls.model_validate({**values, "run_id": EXAMPLE_RUN_ID, "runner": "k8s"})
 
 
 def rendered() -> dict[Path, str]:

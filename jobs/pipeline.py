@@ -19,11 +19,12 @@ from typing import Any
 
 from tqdm import tqdm
 
-from jobs.errors import JobError
+from common.errors import JobError
+from common.provenance import git_revision
+from common.storage import RunLayout, Store, committed_shard_indices, read_metrics
 from jobs.generate import find_generator
-from jobs.provenance import git_revision
 from jobs.settings import PipelineSettings
-from jobs.storage import RunLayout, Store, committed_shard_indices, read_metrics
+from jobs.tasks import get_task
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def generate_locally(s: PipelineSettings, store: Store, layout: RunLayout) -> No
     cores = os.cpu_count() or 1
     parallel = min(len(todo), cores)
     threads = s.threads or max(1, cores // parallel)
-    print(f"generate: {len(todo)} of {s.shards} shards, {parallel} at a time, {threads} threads each, depth {s.depth}")
+    print(f"generate: {len(todo)} of {s.shards} shards, {parallel} at a time, {threads} threads each")
     running: dict[int, subprocess.Popen[bytes]] = {}
     failed: list[str] = []
     with tempfile.TemporaryDirectory(prefix="ludus-generate-") as logs, tqdm(total=len(todo), desc="shards", unit="shard", file=sys.stderr) as bar:
@@ -101,14 +102,14 @@ def summary(s: PipelineSettings, store: Store, layout: RunLayout, seconds: dict[
     best = min(metrics, key=lambda m: m["val_loss"])
     result: dict[str, Any] = {
         "run_id": s.run_id,
+        "task": s.task,
         "samples": sum(m["rows"] for m in manifests),
         "games": sum(m["games"] for m in manifests),
         "seconds": seconds,
         "epochs": len(metrics),
         "best_epoch": best["epoch"],
         "val_loss": best["val_loss"],
-        "val_value_mse": best["val_value_mse"],
-        "val_policy_accuracy": best["val_policy_accuracy"],
+        **{metric.key: best[metric.key] for metric in get_task(s.task).headline},
         "artifacts": store.display(layout.run),
     }
     report = f"{layout.eval}/report.json"
@@ -139,7 +140,8 @@ def run_pipeline(s: PipelineSettings, api: Any = None) -> dict[str, Any]:
     actions = stage_actions(s, store, layout, api)
     store.check()
     write_run_json(store, layout, s)
-    print(f"run {s.run_id}: {s.games} games in {s.shards} shards, {s.epochs} epochs -> {store.display(layout.run)} ({s.runner})")
+    episodes = get_task(s.task).episodes
+    print(f"run {s.run_id}: {s.games} {episodes} in {s.shards} shards, {s.epochs} epochs -> {store.display(layout.run)} ({s.runner})")
     seconds: dict[str, float] = {}
     for name, action in actions.items():
         started = time.perf_counter()
@@ -152,12 +154,13 @@ def run_pipeline(s: PipelineSettings, api: Any = None) -> dict[str, Any]:
 
 
 def print_summary(result: dict[str, Any]) -> None:
+    task = get_task(result["task"])
+    headline = ", ".join(metric.show(result) for metric in task.headline)
     print("\n== summary")
     print(f"run             {result['run_id']}")
-    print(f"data            {result['samples']:,} samples from {result['games']:,} games")
+    print(f"data            {result['samples']:,} samples from {result['games']:,} {task.episodes}")
     print("time            " + ", ".join(f"{k} {v:.0f} s" for k, v in result["seconds"].items()))
-    print(f"training        {result['epochs']} epochs, best {result['best_epoch']}: val loss {result['val_loss']:.4f} "
-          f"(value MSE {result['val_value_mse']:.4f}, policy accuracy {result['val_policy_accuracy']:.1%})")  # fmt: skip
+    print(f"training        {result['epochs']} epochs, best {result['best_epoch']}: val loss {result['val_loss']:.4f} ({headline})")
     if result.get("evaluation"):
         print(f"evaluation      {result['evaluation']}")
     print(f"artifacts       {result['artifacts']}")

@@ -6,10 +6,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from jobs.settings import CommonSettings, ConfigError, load
-from jobs.storage import RunLayout, StorageError, Store
+from common.errors import ConfigError
+from common.storage import RunLayout, StorageError, Store
+from jobs.settings import CommonSettings, load
 
-FILES = ("eval/report.md", "eval/report.json", "eval/win_rates.png", "train/loss_curves.png", "train/metrics.jsonl", "summary.json")
+FILES = ("eval/report.md", "eval/report.json", "eval/scores.png", "train/loss_curves.png", "train/metrics.jsonl", "summary.json")
 
 
 def main(argv: list[str]) -> int:

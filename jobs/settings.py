@@ -1,37 +1,31 @@
-"""Settings of every job, read from environment variables only (shared/design.md, 'Settings').
+"""Settings of every job, read from environment variables only (docs/architecture.md,
+'Settings').
 
-One class per job; the pipeline's class is the union. A bad value stops the job before any work
-with a message naming the variable, the value and what is allowed (`load`).
+Two phases: the common settings first (they name the TASK), then the job's class for that task:
+the generic job class extended by the task's own settings for the job's stage (or, for the
+pipeline, for every stage). A bad value stops the job before any work with a message naming the
+variable, the value and what is allowed (`load_job`); so does a variable of another task.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import secrets
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any, Literal, TypeVar
+from functools import cache
+from typing import Any, ClassVar, Literal, TypeVar
 
-import fsspec
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common.errors import ConfigError
+from common.run import RunConfig
+from jobs.tasks import REGISTRY, STAGES, TaskSpec, UnknownTask, get_task
+from trainer.config import TrainConfig
 
-class ConfigError(ValueError):
-    """A setting with a value that is not allowed; the message names the variable."""
+__all__ = ["ConfigError", "load", "load_job", "settings_class"]
 
-
-# Presets our users know from the old system: (GAMES, EPOCHS).
-PRESETS: dict[str, tuple[int, int]] = {
-    "test": (100, 10),
-    "fast": (500, 25),
-    "standard": (1000, 50),
-    "production": (2000, 75),
-}
-
-OPPONENT_PATTERN = re.compile(r"^(random|greedy|emm:[1-6])$")
-RUN_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}$")
+PRESET_NAMES = ("test", "fast", "standard", "production")
 
 
 def new_run_id() -> str:
@@ -47,55 +41,39 @@ def default_shard_index() -> int:
     return int(value)
 
 
-class CommonSettings(BaseSettings):
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", validate_default=True)
+def preset_help() -> str:
+    per_task = "; ".join(f"{t.name}: " + ", ".join(f"{p} {g}/{e}" for p, (g, e) in t.presets.items()) for t in REGISTRY.values())
+    return f"Defaults for GAMES and EPOCHS by task ({per_task}); explicit variables win"
 
-    storage_url: str = Field("./store", description="Object store root: a folder, s3://bucket/prefix, or any fsspec URL")
-    task: Literal["ur"] = Field("ur", description="Game to train (ur; predator is not built yet)")
+
+class CommonSettings(BaseSettings, RunConfig):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", validate_default=True)
+    # PRESET -> (GAMES, EPOCHS) of the task; set on the task's classes (settings_class).
+    presets: ClassVar[dict[str, tuple[int, int]]] = {}
+
+    task: str = Field("ur", description=f"Task to train: {', '.join(REGISTRY)}")
     run_id: str = Field(default_factory=new_run_id, description="Run name; reuse one to resume it (default: a fresh sortable id)")
-    seed: int = Field(0, ge=0, description="Seed of the run: generation, split, initialisation, batches")
-    shards: int = Field(2, ge=1, le=99_999, description="Number of generation shards (one per process or Kubernetes index)")
-    preset: Literal["test", "fast", "standard", "production"] = Field(
-        "standard", description="Defaults for GAMES and EPOCHS: test 100/10, fast 500/25, standard 1000/50, production 2000/75"
-    )
+    preset: Literal["test", "fast", "standard", "production"] = Field("standard", description=preset_help())
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Logging level")
     generator_bin: str = Field("", description="Path of the rust_gen binary (default: the release build, then PATH)")
 
-    @field_validator("storage_url")
+    @field_validator("task")
     @classmethod
-    def _known_scheme(cls, url: str) -> str:
-        if "://" not in url:
-            return str(Path(url).expanduser().resolve())
-        scheme = url.split("://", 1)[0]
-        if scheme == "file":
-            return str(Path(url[len("file://") :]).resolve())
-        if scheme not in fsspec.available_protocols():
-            raise ValueError(f"unknown scheme {scheme!r}: expected a folder path or an fsspec URL such as s3://bucket/prefix")
-        return url
-
-    @field_validator("run_id")
-    @classmethod
-    def _safe_run_id(cls, run_id: str) -> str:
-        if not RUN_ID_PATTERN.match(run_id):
-            raise ValueError("expected 1-63 characters of a-z, 0-9, '.', '-', starting with a letter or digit")
-        return run_id
-
-    @field_validator("task", mode="before")
-    @classmethod
-    def _task_available(cls, task: Any) -> Any:
-        if isinstance(task, str) and task.lower() == "predator":
-            raise ValueError("the predator task is not built yet; allowed: ur")
-        return task
+    def _registered(cls, task: str) -> str:
+        try:
+            return get_task(task.lower()).name
+        except UnknownTask as e:
+            raise ValueError(str(e)) from None
 
     @model_validator(mode="before")
     @classmethod
     def _apply_preset(cls, values: Any) -> Any:
-        """GAMES and EPOCHS default to the preset's; a variable that is set wins."""
-        if not isinstance(values, dict):
+        """GAMES and EPOCHS default to the task's preset; a variable that is set wins."""
+        if not isinstance(values, dict) or not cls.presets:
             return values
         preset = str(values.get("preset", "standard")).lower()
-        if preset in PRESETS:
-            games, epochs = PRESETS[preset]
+        if preset in cls.presets:
+            games, epochs = cls.presets[preset]
             if "games" in cls.model_fields:
                 values.setdefault("games", games)
             if "epochs" in cls.model_fields:
@@ -104,12 +82,10 @@ class CommonSettings(BaseSettings):
 
 
 class GenerateSettings(CommonSettings):
-    games: int = Field(1000, ge=1, description="Games in total over all shards (default from PRESET)")
+    games: int = Field(1000, ge=1, description="Games (or episodes) in total over all shards (default from PRESET)")
     shard_index: int = Field(
         default_factory=default_shard_index, ge=0, description="Shard this process writes (default: JOB_COMPLETION_INDEX, else 0)"
     )
-    depth: int = Field(3, ge=1, le=6, description="Teacher search depth in plies")
-    exploration: float = Field(0.05, ge=0.0, le=1.0, description="Probability of a random move instead of the teacher's")
     threads: int = Field(0, ge=0, description="Generator threads per shard; 0 = every core")
 
     @model_validator(mode="after")
@@ -126,39 +102,12 @@ class GenerateSettings(CommonSettings):
         return base + (1 if index < rest else 0)
 
 
-class TrainSettings(CommonSettings):
-    epochs: int = Field(50, ge=1, description="Maximum training epochs (default from PRESET)")
-    learning_rate: float = Field(2e-3, gt=0.0, le=1.0, description="Peak AdamW learning rate")
-    batch_size: int = Field(1024, ge=1, le=1 << 20, description="Samples per optimisation step")
-    weight_decay: float = Field(1e-4, ge=0.0, description="AdamW weight decay")
-    validation_split: float = Field(0.1, gt=0.0, lt=0.5, description="Share of GAMES held out for validation (split by game)")
-    patience: int = Field(8, ge=1, description="Epochs without a better validation loss before stopping")
-    device: Literal["auto", "cuda", "mps", "cpu"] = Field("auto", description="auto picks CUDA, then Apple MPS, then CPU")
-    mixed_precision: bool = Field(True, description="bf16 autocast on CUDA")
-    compile: bool = Field(False, description="torch.compile the networks (CUDA)")
-    soft_policy_temperature: float = Field(0.0, ge=0.0, description="0: one-hot policy targets; >0: softmax of move values / T")
+class TrainSettings(CommonSettings, TrainConfig):
     shard_wait_seconds: float = Field(3600.0, ge=0.0, description="How long train waits for all SHARDS manifests")
 
 
 class EvaluateSettings(CommonSettings):
-    eval_games: int = Field(1000, ge=2, description="Games per opponent (seats alternate)")
-    eval_opponents: str = Field("emm:1,emm:2,emm:3", description="Comma-separated opponents: random, greedy, emm:D (D in 1..6)")
-    eval_player: Literal["value", "policy", "legacy"] = Field("value", description="How the new model plays")
-    promotion_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Promote if the lower 95% bound against the champion is above this")
-
-    @field_validator("eval_opponents")
-    @classmethod
-    def _known_opponents(cls, value: str) -> str:
-        for opponent in cls.opponents_of(value):
-            if not OPPONENT_PATTERN.match(opponent):
-                raise ValueError(f"{opponent!r} is not an opponent: expected random, greedy or emm:D with D in 1..6")
-        if not cls.opponents_of(value):
-            raise ValueError("expected at least one opponent")
-        return value
-
-    @staticmethod
-    def opponents_of(value: str) -> list[str]:
-        return [o.strip() for o in value.split(",") if o.strip()]
+    eval_games: int = Field(1000, ge=2, description="Games (or episodes) per opponent")
 
 
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
@@ -175,6 +124,29 @@ class PipelineSettings(GenerateSettings, TrainSettings, EvaluateSettings):
     train_gpus: int = Field(1, ge=0, le=16, description="GPUs of the train pod; 0 trains on CPU (RUNNER=k8s)")
     train_memory: str = Field("24Gi", pattern=QUANTITY_PATTERN, description="Memory of the train pod (RUNNER=k8s)")
     job_ttl_seconds: int = Field(86400, ge=0, description="Finished stage Jobs are deleted after this (RUNNER=k8s)")
+
+
+JOB_CLASSES: dict[str, type[CommonSettings]] = {
+    "generate": GenerateSettings,
+    "train": TrainSettings,
+    "evaluate": EvaluateSettings,
+    "pipeline": PipelineSettings,
+}
+
+
+@cache
+def settings_class(job: str, task: str) -> type[CommonSettings]:
+    """The settings of `job` for `task`: the generic class extended by the task's own classes."""
+    spec = get_task(task)
+    stages = STAGES if job == "pipeline" else (job,)
+    parts = tuple(spec.settings[stage] for stage in stages)
+    name = f"{spec.name.capitalize()}{job.capitalize()}Settings"
+    return type(name, (JOB_CLASSES[job], *parts), {"presets": spec.presets, "__module__": __name__})
+
+
+def all_setting_names() -> set[str]:
+    """Every variable of every job and task (lower case)."""
+    return set(PipelineSettings.model_fields) | {name for spec in REGISTRY.values() for name in spec.setting_names}
 
 
 S = TypeVar("S", bound=BaseSettings)
@@ -196,10 +168,39 @@ def load(cls: type[S]) -> S:
         raise ConfigError("; ".join(lines)) from None
 
 
+def check_other_tasks_variables(spec: TaskSpec) -> None:
+    """A variable that only another task reads is a mistake (a half-edited environment, say)."""
+    set_here = {name.lower(): name for name in os.environ}
+    ours = all_setting_names() - {name for other in REGISTRY.values() if other is not spec for name in other.setting_names}
+    ours |= spec.setting_names
+    for other in REGISTRY.values():
+        for name in sorted(other.setting_names - ours):
+            if name in set_here:
+                variable = set_here[name]
+                raise ConfigError(
+                    f"{variable}={os.environ[variable]!r}: {name.upper()} is a setting of TASK={other.name} ({other.title}), "
+                    f"not of TASK={spec.name}; unset it"
+                )
+
+
+def load_job(job: str) -> CommonSettings:
+    """The settings of `job`, in two phases: the common ones (TASK), then the task's job class."""
+    common = load(CommonSettings)
+    spec = get_task(common.task)
+    check_other_tasks_variables(spec)
+    return load(settings_class(job, spec.name))
+
+
 def describe(cls: type[BaseSettings]) -> list[tuple[str, str, str]]:
-    """(VARIABLE, default, meaning) for every setting, for --help and the README."""
+    """(VARIABLE, default, meaning) for every setting, for --help: the common ones, then the
+    job's, then the task's own."""
+    common = list(CommonSettings.model_fields)
+    generic = [name for name in cls.model_fields if name in PipelineSettings.model_fields and name not in common]
+    names = common + generic + [name for name in cls.model_fields if name not in PipelineSettings.model_fields]
     rows = []
-    for name, field in cls.model_fields.items():
+    for name in names:
+        field = cls.model_fields[name]
         default = "(computed)" if field.default_factory is not None else repr(field.default)
         rows.append((name.upper(), default, field.description or ""))
     return rows
+

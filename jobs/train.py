@@ -1,13 +1,15 @@
-"""The train job: waits for every shard's manifest, trains, writes checkpoint, metrics, exports."""
+"""The train job: waits for every shard's manifest, then runs the generic trainer with the
+task's learner: checkpoint, metrics and exports go to the store."""
 
 from __future__ import annotations
 
 import logging
 import time
 
-from jobs.errors import JobError
+from common.errors import JobError
+from common.storage import RunLayout, Store, committed_shard_indices
 from jobs.settings import TrainSettings
-from jobs.storage import RunLayout, Store, committed_shard_indices
+from jobs.tasks import get_task
 from trainer import Trainer, TrainResult
 
 log = logging.getLogger(__name__)
@@ -35,7 +37,8 @@ def run_train(s: TrainSettings) -> TrainResult:
     store.check()
     layout = RunLayout(s.task, s.run_id)
     wait_for_shards(store, layout, s.shards, s.shard_wait_seconds)
-    result = Trainer(s, store=store).train()
+    # The settings are also the learner's options: the task's train settings extend them.
+    result = Trainer(s, get_task(s.task).load_learner(s), store=store).train()
     log.info(
         "trained %d epochs (best %d, val loss %.4f) in %.0f s, %.0f sample-steps/s; weights in %s",
         result.epochs_run,

@@ -1,14 +1,29 @@
-"""ludus trainer: datasets from shards, the Ur networks, the training loop, exports.
+"""ludus trainer: one generic training loop (`trainer.train`) and one learner per task
+(`trainer.tasks.<task>`). It reads no environment variable and never imports `jobs`.
 
 Notebook use::
 
-    from jobs.settings import TrainSettings
-    from trainer import Trainer
-    t = Trainer(TrainSettings(storage_url="./store", run_id="my-run", shards=2, epochs=5))
+    from trainer import Trainer, TrainConfig
+    from trainer.tasks.ur.learner import UrLearner
+    t = Trainer(TrainConfig(storage_url="./store", run_id="my-run", shards=2, epochs=5), UrLearner())
     result = t.train()
-    t.predict(features)  # {"value": [N], "policy": [N, 7]}
+    t.predict(features, legal)  # {"value": [N], "policy": [N, 7]}
+
+Importing `trainer` (or `trainer.config`) does not import torch: the generator image has none.
 """
 
-from trainer.train import Trainer, TrainingError, TrainResult
+from __future__ import annotations
 
-__all__ = ["TrainResult", "Trainer", "TrainingError"]
+from typing import Any
+
+from trainer.config import TrainConfig
+
+__all__ = ["TrainConfig", "TrainResult", "Trainer", "TrainingError"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Trainer", "TrainResult", "TrainingError"):
+        from trainer import train
+
+        return getattr(train, name)
+    raise AttributeError(f"module 'trainer' has no attribute {name!r}")

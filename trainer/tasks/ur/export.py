@@ -1,4 +1,4 @@
-"""Weight files (shared/ur-spec.md section 7) and the converter for the old exporter's files.
+"""Weight files (docs/ur.md, section 7) and the converter for the old exporter's files.
 
 Three layouts of one Linear layer with PyTorch weight W of shape (out, in):
 - ours: explicit {"shape": [out, in], "layout": "row-major (out, in)"}, so nobody guesses;
@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from trainer.model import HIDDEN_SIZES, INPUT_SIZE, POLICY_SIZE, UrNets, linear_layers
+from trainer.tasks.ur.model import HIDDEN_SIZES, INPUT_SIZE, POLICY_SIZE, UrNets, linear_layers
 
 FORMAT = "ludus.weights/1"
 FEATURE_SET = "ur-150-v1"
@@ -68,6 +68,7 @@ def to_compat(nets: UrNets, metadata: dict[str, Any]) -> dict[str, Any]:
 
 
 def to_ours(nets: UrNets, provenance: dict[str, Any]) -> dict[str, Any]:
+    """Our explicit file: every matrix with its shape and layout, and where it came from."""
     networks = {}
     for name, outputs in NETWORKS.items():
         layers = []
@@ -202,7 +203,7 @@ def engine_forward(flat: list[float], outputs: int, x: list[float]) -> list[floa
 
 def convert_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m trainer.export",
+        prog="python -m trainer.tasks.ur.export",
         description="Convert a weights file written by the old PyTorch exporter (matrices in (out, in) order, "
         "which the old engine read scrambled) into a corrected compatible file and our explicit file.",
     )

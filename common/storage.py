@@ -117,7 +117,7 @@ def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class RunLayout:
-    """Keys of one run in the store (shared/design.md, 'Object-store layout')."""
+    """Keys of one run in the store (docs/architecture.md, 'Storage layout')."""
 
     task: str
     run_id: str
@@ -152,13 +152,14 @@ class RunLayout:
     def model(self) -> str:
         return f"{self.run}/model"
 
-    @property
-    def weights(self) -> str:
-        return f"{self.model}/weights.json"
+    def model_file(self, name: str) -> str:
+        """A model artifact (the task's registry names them)."""
+        return f"{self.model}/{name}"
 
     @property
-    def compat_weights(self) -> str:
-        return f"{self.model}/compat_weights.json"
+    def weights(self) -> str:
+        """Our explicit weights file, which every task writes."""
+        return self.model_file("weights.json")
 
     @property
     def eval(self) -> str:

@@ -1,0 +1,42 @@
+"""The settings that name a run and where it lives: the same for every task and every stage.
+
+A plain model that reads no environment variable; the jobs' settings extend it (and read the
+environment), the trainer's config extends it too.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import fsspec
+from pydantic import BaseModel, Field, field_validator
+
+RUN_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}$")
+
+
+class RunConfig(BaseModel):
+    storage_url: str = Field("./store", description="Object store root: a folder, s3://bucket/prefix, or any fsspec URL")
+    task: str = Field("ur", description="Task (game) of the run")
+    run_id: str = Field("run", description="Run name; reuse one to resume it")
+    seed: int = Field(0, ge=0, description="Seed of the run: generation, split, initialisation, batches")
+    shards: int = Field(2, ge=1, le=99_999, description="Number of generation shards (one per process or Kubernetes index)")
+
+    @field_validator("storage_url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        if "://" not in url:
+            return str(Path(url).expanduser().resolve())
+        scheme = url.split("://", 1)[0]
+        if scheme == "file":
+            return str(Path(url[len("file://") :]).resolve())
+        if scheme not in fsspec.available_protocols():
+            raise ValueError(f"unknown scheme {scheme!r}: expected a folder path or an fsspec URL such as s3://bucket/prefix")
+        return url
+
+    @field_validator("run_id")
+    @classmethod
+    def _safe_run_id(cls, run_id: str) -> str:
+        if not RUN_ID_PATTERN.match(run_id):
+            raise ValueError("expected 1-63 characters of a-z, 0-9, '.', '-', starting with a letter or digit")
+        return run_id

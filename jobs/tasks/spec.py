@@ -1,0 +1,66 @@
+"""What a task tells the jobs (see jobs/tasks/__init__.py for the registry)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+STAGES = ("generate", "train", "evaluate")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A headline metric of training: the summary and the cluster's progress lines show it."""
+
+    key: str  # in metrics.jsonl, e.g. "val_policy_accuracy"
+    label: str  # e.g. "policy accuracy"
+    format: str  # a format spec, e.g. ".1%"
+
+    def show(self, metrics: dict[str, Any]) -> str:
+        return f"{self.label} {metrics[self.key]:{self.format}}"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What a task's evaluator returns: one result per opponent (saved as is in report.json),
+    how to show them, and the evidence against the champion for promotion."""
+
+    player: str  # how the new model played, e.g. "value"
+    intro: str  # a sentence for report.md under the title
+    results: list[dict[str, Any]]  # each has "opponent" and "label"
+    score: str  # the result key of the score the chart shows, e.g. "a_win_rate"
+    interval: str  # the result key of its 95% interval, e.g. "a_win_rate_ci95"
+    score_label: str  # the chart's axis, e.g. "win rate of the new model"
+    reference: float  # a line on the chart (0.5: an even match)
+    columns: list[tuple[str, Callable[[dict[str, Any]], str]]]  # report.md's table
+    champion_bound: float | None  # lower 95% bound of the promotion score against the champion
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    title: str  # for people: "the Royal Game of Ur"
+    episodes: str  # what GAMES counts: "games" or "episodes"
+    presets: dict[str, tuple[int, int]]  # PRESET -> (GAMES, EPOCHS)
+    settings: dict[str, type[BaseModel]]  # stage -> the task's own settings (plain models)
+    generator_args: Callable[[Any, int], list[str]]  # (settings, episodes in the shard) -> rust_gen args
+    shard_settings: Callable[[Any], dict[str, Any]]  # recorded in each shard manifest
+    artifacts: tuple[str, ...]  # files under model/, ours ("weights.json") first
+    headline: tuple[Metric, ...]
+    evaluate: Callable[[Any, str, Path, Path | None], Evaluation]  # (settings, rust_gen, model, champion)
+    learner: str  # "module:Class" of its trainer.learner.Learner, imported only by the train job
+    promotion: str  # what PROMOTION_THRESHOLD bounds, for people
+    setting_names: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        names = frozenset(name for cls in self.settings.values() for name in cls.model_fields)
+        object.__setattr__(self, "setting_names", names)
+
+    def load_learner(self, options: Any) -> Any:
+        module, _, cls = self.learner.partition(":")
+        return getattr(importlib.import_module(module), cls)(options)

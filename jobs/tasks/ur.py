@@ -1,0 +1,115 @@
+"""The Royal Game of Ur for the jobs: its settings, presets, generator arguments, artifacts,
+headline metrics and evaluator (matches against the expectiminimax teacher and the champion).
+Contract: docs/ur.md."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from common.errors import JobError
+from jobs.tasks.spec import Evaluation, Metric, TaskSpec
+from trainer.tasks.ur.config import UrTrainOptions
+
+OPPONENT_PATTERN = re.compile(r"^(random|greedy|emm:[1-6])$")
+
+
+class UrGenerateSettings(BaseModel):
+    depth: int = Field(3, ge=1, le=6, description="Teacher search depth in plies")
+    exploration: float = Field(0.05, ge=0.0, le=1.0, description="Probability of a random move instead of the teacher's")
+
+
+class UrTrainSettings(UrTrainOptions):
+    pass
+
+
+def opponents_of(value: str) -> list[str]:
+    return [o.strip() for o in value.split(",") if o.strip()]
+
+
+class UrEvaluateSettings(BaseModel):
+    eval_opponents: str = Field("emm:1,emm:2,emm:3", description="Comma-separated opponents: random, greedy, emm:D (D in 1..6)")
+    eval_player: Literal["value", "policy", "legacy"] = Field("value", description="How the new model plays")
+    promotion_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Promote if the lower 95% bound of the win rate against the champion is above this")
+
+    @field_validator("eval_opponents")
+    @classmethod
+    def _known_opponents(cls, value: str) -> str:
+        for opponent in opponents_of(value):
+            if not OPPONENT_PATTERN.match(opponent):
+                raise ValueError(f"{opponent!r} is not an opponent: expected random, greedy or emm:D with D in 1..6")
+        if not opponents_of(value):
+            raise ValueError("expected at least one opponent")
+        return value
+
+
+def generator_args(s: Any, games: int) -> list[str]:
+    return ["ur", "generate", "--games", str(games), "--depth", str(s.depth), "--exploration", str(s.exploration)]
+
+
+def shard_settings(s: Any) -> dict[str, Any]:
+    return {"depth": s.depth, "exploration": s.exploration, "games_total": s.games, "shards": s.shards}
+
+
+def play(binary: str, a: str, b: str, games: int, seed: int) -> dict[str, Any]:
+    cmd = [binary, "ur", "match", "--a", a, "--b", b, "--games", str(games), "--seed", str(seed)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise JobError(f"rust_gen ur match --b {b} exited with code {proc.returncode}: {proc.stderr.strip()}")
+    return json.loads(proc.stdout)
+
+
+def evaluate(s: Any, binary: str, model: Path, champion: Path | None) -> Evaluation:
+    """EVAL_GAMES games (seats alternate) against each opponent and the champion (as `value:`)."""
+    opponents = [(o, o) for o in opponents_of(s.eval_opponents)]
+    if champion is not None:
+        opponents.append(("champion", f"value:{champion}"))
+    results = []
+    for label, spec in opponents:
+        print(f"evaluate: {s.eval_games} games against {label}", flush=True)
+        result = play(binary, f"{s.eval_player}:{model}", spec, s.eval_games, s.seed)
+        results.append({**result, "opponent": label, "label": label, "a": f"{s.eval_player}:model", "b": label})
+    against = next((r for r in results if r["opponent"] == "champion"), None)
+    return Evaluation(
+        player=s.eval_player,
+        intro=f"The new model plays as `{s.eval_player}:`; seats alternate; intervals are 95% Wilson intervals.",
+        results=results,
+        score="a_win_rate",
+        interval="a_win_rate_ci95",
+        score_label="win rate of the new model (95% Wilson interval)",
+        reference=0.5,
+        columns=[
+            ("opponent", lambda r: r["label"]),
+            ("games", lambda r: str(r["games"])),
+            ("wins", lambda r: str(r["a_wins"])),
+            ("losses", lambda r: str(r["b_wins"])),
+            ("unfinished", lambda r: str(r["unfinished"])),
+            ("win rate", lambda r: f"{r['a_win_rate']:.1%}"),
+            ("95% interval", lambda r: f"{r['a_win_rate_ci95'][0]:.1%} - {r['a_win_rate_ci95'][1]:.1%}"),
+            ("us/move (model)", lambda r: f"{r['a_us_per_move']:.1f}"),
+            ("us/move (opponent)", lambda r: f"{r['b_us_per_move']:.1f}"),
+        ],
+        champion_bound=against["a_win_rate_ci95"][0] if against else None,
+    )
+
+
+def spec() -> TaskSpec:
+    return TaskSpec(
+        name="ur",
+        title="the Royal Game of Ur",
+        episodes="games",
+        presets={"test": (100, 10), "fast": (500, 25), "standard": (1000, 50), "production": (2000, 75)},
+        settings={"generate": UrGenerateSettings, "train": UrTrainSettings, "evaluate": UrEvaluateSettings},
+        generator_args=generator_args,
+        shard_settings=shard_settings,
+        artifacts=("weights.json", "compat_weights.json"),
+        headline=(Metric("val_value_mse", "value MSE", ".4f"), Metric("val_policy_accuracy", "policy accuracy", ".1%")),
+        evaluate=evaluate,
+        learner="trainer.tasks.ur.learner:UrLearner",
+        promotion="the lower 95% bound of the win rate against the champion",
+    )

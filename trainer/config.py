@@ -1,0 +1,22 @@
+"""The trainer's configuration: plain data, no environment variables (the jobs' TrainSettings
+extend it and read those). Imports no torch, so the jobs can import it anywhere."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from common.run import RunConfig
+
+
+class TrainConfig(RunConfig):
+    epochs: int = Field(50, ge=1, description="Maximum training epochs (default from PRESET)")
+    learning_rate: float = Field(2e-3, gt=0.0, le=1.0, description="Peak AdamW learning rate")
+    batch_size: int = Field(1024, ge=1, le=1 << 20, description="Samples per optimisation step")
+    weight_decay: float = Field(1e-4, ge=0.0, description="AdamW weight decay")
+    validation_split: float = Field(0.1, gt=0.0, lt=0.5, description="Share of episodes held out for validation (split by episode)")
+    patience: int = Field(8, ge=1, description="Epochs without a better validation loss before stopping")
+    device: Literal["auto", "cuda", "mps", "cpu"] = Field("auto", description="auto picks CUDA, then Apple MPS, then CPU")
+    mixed_precision: bool = Field(True, description="bf16 autocast on CUDA")
+    compile: bool = Field(False, description="torch.compile the networks (CUDA)")

@@ -1,0 +1,49 @@
+"""What a task gives the generic training loop (trainer/train.py): its shard schema, its model
+built from saved arguments, its losses, its exports and `predict`. One subclass per task, in
+trainer/tasks/<task>/."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainer.data import Samples, Schema
+
+
+class Learner(ABC):
+    task: str
+    # Tensor name -> (dtype, trailing shape) that every shard must have.
+    shard_schema: Schema
+    # The shard tensor that numbers episodes (the split keeps them whole).
+    episode_tensor: str
+    # Arguments of `build_model`; saved in every checkpoint and export.
+    model_args: dict[str, Any]
+
+    @abstractmethod
+    def samples(self, tensors: dict[str, torch.Tensor]) -> Samples:
+        """The columns training uses, from a shard's checked tensors."""
+
+    @abstractmethod
+    def build_model(self, model_args: dict[str, Any]) -> nn.Module:
+        """A freshly initialised model (initialisation draws from torch's global generator)."""
+
+    @abstractmethod
+    def losses(
+        self, model: nn.Module, batch: Samples, autocast: AbstractContextManager[Any]
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """(loss terms, counts) for a batch, in float32. The loss terms are batch means and the
+        training loss is their sum, in order; counts are sums over the batch (correct moves, say)
+        that validation reports as a share of its samples. The loop logs and plots every entry
+        as `val_<name>` without knowing what it means."""
+
+    @abstractmethod
+    def exports(self, model: nn.Module, provenance: dict[str, Any]) -> dict[str, Any]:
+        """File name under model/ -> JSON object, for the model on the CPU in eval mode."""
+
+    @abstractmethod
+    def predict(self, model: nn.Module, device: torch.device, *inputs: Any) -> dict[str, torch.Tensor]:
+        """The model's outputs for raw inputs, in the task's own terms."""

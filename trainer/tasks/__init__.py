@@ -1,0 +1,1 @@
+"""One package per task: its learner (trainer.learner.Learner), model and weight formats."""

@@ -58,8 +58,8 @@ test-python: setup build
 	$(PY) -m pytest -q --ignore=tests/images
 
 lint: setup
-	$(VENV)/bin/ruff check jobs trainer tests bench
-	$(VENV)/bin/ruff format --check jobs trainer tests bench
+	$(VENV)/bin/ruff check common jobs trainer tests bench
+	$(VENV)/bin/ruff format --check common jobs trainer tests bench
 	cd rust_gen && $(CARGO) fmt --check && $(CARGO) clippy --release --all-targets --locked -- -D warnings
 	$(VENV)/bin/hadolint --failure-threshold warning images/*.Dockerfile
 	$(VENV)/bin/actionlint -shellcheck $(VENV)/bin/shellcheck .github/workflows/*.yml

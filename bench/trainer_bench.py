@@ -25,26 +25,26 @@ from torch.utils.data import DataLoader, Dataset
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from jobs.settings import TrainSettings  # noqa: E402
-from trainer import Trainer  # noqa: E402
-from trainer.data import UrData, parse_shard, split_by_game  # noqa: E402
-from trainer.model import mlp  # noqa: E402
+from trainer import TrainConfig, Trainer  # noqa: E402
+from trainer.data import Samples, parse_shard, split_by_episode  # noqa: E402
+from trainer.tasks.ur.learner import UrLearner  # noqa: E402
+from trainer.tasks.ur.model import mlp  # noqa: E402
 
 GENERATOR = ROOT / "rust_gen" / "target" / "release" / "rust_gen"
 
 
-def make_dataset(games: int) -> UrData:
+def make_dataset(games: int) -> Samples:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [str(GENERATOR), "ur", "generate", "--games", str(games), "--depth", "2", "--seed", "7", "--out", tmp]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        return parse_shard((Path(tmp) / "shard-00000.safetensors").read_bytes(), 0, "bench")
+        return parse_shard(UrLearner(), (Path(tmp) / "shard-00000.safetensors").read_bytes(), 0, "bench")
 
 
 class OldDataset(Dataset):
     """Per-sample indexing, as the old script's Dataset did."""
 
-    def __init__(self, data: UrData) -> None:
-        self.x, self.v, self.p = data.features.numpy(), data.value.numpy(), data.best.numpy()
+    def __init__(self, data: Samples) -> None:
+        self.x, self.v, self.p = data["features"].numpy(), data["value"].numpy(), data["best"].numpy()
 
     def __len__(self) -> int:
         return len(self.x)
@@ -53,7 +53,7 @@ class OldDataset(Dataset):
         return torch.tensor(self.x[i]), torch.tensor(self.v[i]), torch.tensor(self.p[i])
 
 
-def old_loop(data: UrData, epochs: int, device: torch.device) -> float:
+def old_loop(data: Samples, epochs: int, device: torch.device) -> float:
     value_net, policy_net = mlp(1).to(device), nn.Sequential(mlp(7), nn.Softmax(dim=1)).to(device)
     value_opt, policy_opt = torch.optim.Adam(value_net.parameters(), 1e-3), torch.optim.Adam(policy_net.parameters(), 1e-3)
     loader = DataLoader(OldDataset(data), batch_size=64, shuffle=True)
@@ -74,11 +74,11 @@ def old_loop(data: UrData, epochs: int, device: torch.device) -> float:
     return seen / (time.perf_counter() - started)
 
 
-def our_loop(train: UrData, val: UrData, epochs: int, batch_size: int, device: str, lr: float) -> tuple[float, float]:
+def our_loop(train: Samples, val: Samples, epochs: int, batch_size: int, device: str, lr: float) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         values = {"epochs": epochs, "batch_size": batch_size, "device": device, "learning_rate": lr, "patience": epochs}
-        settings = TrainSettings(storage_url=tmp, run_id="bench", **values)  # type: ignore[arg-type]
-        trainer = Trainer(settings, data=(train, val))
+        config = TrainConfig(storage_url=tmp, run_id="bench", **values)  # type: ignore[arg-type]
+        trainer = Trainer(config, UrLearner(), data=(train, val))
         trainer.prepare()
         speeds = [trainer._train_epoch(e)[1] for e in range(epochs)]
         return statistics.median(speeds), trainer.evaluate(trainer.val_data)["val_loss"]  # type: ignore[arg-type]
@@ -93,7 +93,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
     data = make_dataset(args.games)
-    train, val = split_by_game(data, 0.1, seed=0)
+    train, val = split_by_episode(data, 0.1, seed=0)
     device = torch.device(args.device)
     print(f"dataset: {len(train)} training samples; device {device}; torch threads {torch.get_num_threads()}", flush=True)
     old = old_loop(train, 1, device)

@@ -18,6 +18,7 @@ RUN cargo build --release --locked --manifest-path rust_gen/Cargo.toml \
 FROM ${PYTHON_IMAGE} AS python
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 COPY pyproject.toml README.md /src/
+COPY common /src/common
 COPY jobs /src/jobs
 COPY trainer /src/trainer
 # Only the generate job's dependencies. Bytecode is compiled in the same step (the runtime user

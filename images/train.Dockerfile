@@ -23,6 +23,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:${PATH}
 RUN useradd --uid 10001 --user-group --create-home --shell /usr/sbin/nologin ludus
 COPY pyproject.toml README.md /src/
+COPY common /src/common
 COPY jobs /src/jobs
 COPY trainer /src/trainer
 # The base's torch (with CUDA) stays: the venv sees it and pip does not replace it. On a base

@@ -7,11 +7,10 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
-
-import os
 
 from common.errors import ConfigError, JobError
 from common.storage import StorageError

@@ -96,7 +96,16 @@ def run_evaluate(s: EvaluateSettings) -> dict[str, Any]:
     promoted, reason = decide(evaluation, champion, threshold)
     summary = "; ".join(f"{r['label']} {r[evaluation.score]:.1%}" for r in evaluation.results)
     summary += f"; {'promoted' if promoted else 'not promoted'}"
-    report = {"run_id": s.run_id, "player": evaluation.player, "results": evaluation.results, "promoted": promoted, "reason": reason, "summary": summary}
+    report = {
+        "run_id": s.run_id,
+        "player": evaluation.player,
+        "score": evaluation.score,  # which key of each result is the score, and which its 95% interval
+        "interval": evaluation.interval,
+        "results": evaluation.results,
+        "promoted": promoted,
+        "reason": reason,
+        "summary": summary,
+    }
     store.write_bytes(f"{layout.eval}/scores.png", chart(s.run_id, evaluation))
     text = markdown(s.run_id, evaluation, promoted, reason)
     store.write_bytes(f"{layout.eval}/report.md", text.encode())

@@ -72,5 +72,6 @@ def run_generate(s: GenerateSettings) -> ShardManifest:
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
         commit_shard(store, layout, local, manifest)
-    log.info("shard %d: %d samples from %d %s in %.1f s", s.shard_index, manifest.rows, manifest.games, get_task(s.task).episodes, manifest.elapsed_seconds)
+    episodes = get_task(s.task).episodes
+    log.info("shard %d: %d samples from %d %s in %.1f s", s.shard_index, manifest.rows, manifest.games, episodes, manifest.elapsed_seconds)
     return manifest

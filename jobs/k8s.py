@@ -11,7 +11,7 @@ from typing import Any
 
 from kubernetes import client
 
-from jobs.settings import PipelineSettings, settings_class
+from jobs.settings import PipelineSettings, ordered_fields, settings_class
 
 APP = "ludus"
 SERVICE_ACCOUNT = "ludus-pipeline"  # the controller: may create and watch Jobs
@@ -28,7 +28,7 @@ NOT_PASSED = frozenset({"generator_bin", "shard_index", "preset"})
 
 def stage_settings(task: str, stage: str) -> list[str]:
     """What the stage's process reads: its settings class for the task, less NOT_PASSED."""
-    return [name for name in settings_class(stage, task).model_fields if name not in NOT_PASSED]
+    return [name for name in ordered_fields(settings_class(stage, task)) if name not in NOT_PASSED]
 
 
 def labels(s: PipelineSettings, component: str) -> dict[str, str]:

@@ -191,16 +191,18 @@ def load_job(job: str) -> CommonSettings:
     return load(settings_class(job, spec.name))
 
 
-def describe(cls: type[BaseSettings]) -> list[tuple[str, str, str]]:
-    """(VARIABLE, default, meaning) for every setting, for --help: the common ones, then the
-    job's, then the task's own."""
-    common = list(CommonSettings.model_fields)
+def ordered_fields(cls: type[BaseSettings]) -> list[str]:
+    """The settings of `cls` in reading order: the common ones, then the job's, then the task's."""
+    common = [name for name in CommonSettings.model_fields if name in cls.model_fields]
     generic = [name for name in cls.model_fields if name in PipelineSettings.model_fields and name not in common]
-    names = common + generic + [name for name in cls.model_fields if name not in PipelineSettings.model_fields]
+    return common + generic + [name for name in cls.model_fields if name not in PipelineSettings.model_fields]
+
+
+def describe(cls: type[BaseSettings]) -> list[tuple[str, str, str]]:
+    """(VARIABLE, default, meaning) for every setting, for --help."""
     rows = []
-    for name in names:
+    for name in ordered_fields(cls):
         field = cls.model_fields[name]
         default = "(computed)" if field.default_factory is not None else repr(field.default)
         rows.append((name.upper(), default, field.description or ""))
     return rows
-

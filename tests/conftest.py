@@ -30,20 +30,22 @@ def generator() -> Path:
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """No setting leaks in from the developer's shell."""
-    from jobs.settings import PipelineSettings
+    from jobs.settings import all_setting_names
 
-    for name in [*PipelineSettings.model_fields, "job_completion_index"]:
+    for name in [*all_setting_names(), "job_completion_index"]:
         monkeypatch.delenv(name.upper(), raising=False)
     return monkeypatch
 
 
 def jobs_env(**settings: object) -> dict[str, str]:
     """The environment for a `python -m jobs ...` child: this one minus any setting, plus these."""
-    from jobs.settings import PipelineSettings
+    from jobs.settings import all_setting_names
 
-    env = {k: v for k, v in os.environ.items() if k.lower() not in PipelineSettings.model_fields}
+    known = all_setting_names()
+    env = {k: v for k, v in os.environ.items() if k.lower() not in known}
     env.update({k.upper(): str(v) for k, v in settings.items()})
     env["PYTHONUNBUFFERED"] = "1"
+    env["AWS_EC2_METADATA_DISABLED"] = "true"  # never probe a cloud metadata address from a test
     return env
 
 
@@ -112,6 +114,7 @@ def s3_env(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": S3_SECRET,
         "AWS_ENDPOINT_URL": s3_server,
         "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
     }
     for k, v in values.items():
         monkeypatch.setenv(k, v)

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from jobs.settings import TrainSettings
-from jobs.storage import RunLayout, Store
+from common.storage import RunLayout, Store
 from tests.conftest import GENERATOR, run_job
-from trainer import Trainer
-from trainer.export import read_weights
+from trainer import TrainConfig, Trainer
+from trainer.tasks.ur.export import read_weights
+from trainer.tasks.ur.learner import UrLearner
 
 
 @pytest.fixture(scope="session")
@@ -22,8 +22,8 @@ def trained_run(tiny_run: tuple[str, str], tmp_path_factory: pytest.TempPathFact
     """The tiny run, trained for 2 epochs: its store holds real exports."""
     store = tmp_path_factory.mktemp("trained") / "store"
     shutil.copytree(tiny_run[0], store)
-    settings = TrainSettings(storage_url=str(store), run_id="tiny", shards=2, epochs=2, batch_size=256, device="cpu")  # type: ignore[call-arg]
-    Trainer(settings).train()
+    config = TrainConfig(storage_url=str(store), run_id="tiny", shards=2, epochs=2, batch_size=256, device="cpu")
+    Trainer(config, UrLearner()).train()
     return str(store)
 
 
@@ -76,7 +76,7 @@ def test_promotion_happens_and_does_not_happen_in_constructed_cases(trained_run:
     result = evaluate(str(store_path), "tiny")
     assert result.returncode == 0, result.stderr
     first = RunLayout("ur", "tiny")
-    for key in ["report.json", "report.md", "win_rates.png"]:
+    for key in ["report.json", "report.md", "scores.png"]:
         assert store.exists(f"{first.eval}/{key}")
     assert store.read_json(first.champion)["run_id"] == "tiny"
     assert store.read_json(f"{first.eval}/report.json")["reason"] == "no champion yet"

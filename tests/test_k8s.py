@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 import yaml
 
-from jobs.errors import JobError
+from common.errors import ConfigError, JobError
+from common.storage import RunLayout, Store
 from jobs.manifests import K8S
 from jobs.manifests import main as render_main
 from jobs.pipeline import run_pipeline
-from jobs.settings import ConfigError, PipelineSettings
-from jobs.storage import RunLayout, Store
+from jobs.settings import PipelineSettings, all_setting_names, settings_class
 from tests.conftest import S3_KEY, S3_SECRET, make_bucket, run_job, tool
 from tests.fake_k8s import FakeBatchApi
 
-KNOWN_VARIABLES = {name.upper() for name in PipelineSettings.model_fields} | {"RUNNER"}
+KNOWN_VARIABLES = {name.upper() for name in all_setting_names()}
 DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -115,7 +115,7 @@ def cluster_settings(run_id: str, **overrides: object) -> PipelineSettings:
         "depth": 1, "batch_size": 256, "eval_games": 20, "device": "cpu", "train_gpus": 0,
     }  # fmt: skip
     values.update(overrides)
-    return PipelineSettings.model_validate(values)
+    return settings_class("pipeline", "ur").model_validate(values)
 
 
 def test_the_controller_runs_every_stage_as_a_job(s3_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -127,7 +127,7 @@ def test_the_controller_runs_every_stage_as_a_job(s3_env: dict[str, str], capsys
     # Progress: shard counts from the Job's status, epochs from the metrics the trainer stores.
     out = capsys.readouterr().out
     assert "generate: 2/2 done" in out
-    assert re.search(r"train: 1/1 done, 0 running, 0 failed pods, epoch 2/2: val loss \d+\.\d{4}, policy accuracy", out), out
+    assert re.search(r"train: 1/1 done, 0 running, 0 failed pods, epoch 2/2: val loss \d+\.\d{4}, value MSE \d+\.\d{4}, policy accuracy", out), out
     store, layout = Store("s3://cluster/ludus"), RunLayout("ur", "k8s-e2e")
     assert store.exists(layout.weights) and store.exists(f"{layout.eval}/report.json")
     assert result["games"] == 12

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from jobs.storage import RunLayout, Store, committed_shard_indices, read_committed_shard
+from common.storage import RunLayout, Store, committed_shard_indices, read_committed_shard
 from tests.conftest import ROOT, jobs_env, make_bucket, run_job
 
 TINY = {"GAMES": 12, "SHARDS": 2, "EPOCHS": 2, "DEPTH": 1, "BATCH_SIZE": 256, "EVAL_GAMES": 20, "DEVICE": "cpu"}
@@ -99,7 +99,7 @@ def test_a_killed_trainer_resumes_from_its_checkpoint(generator: Path, tmp_path:
 
     import torch
 
-    done = torch.load(io.BytesIO(store.read_bytes(layout.checkpoint)), weights_only=False)["epochs_done"]
+    done = torch.load(io.BytesIO(store.read_bytes(layout.checkpoint)), weights_only=True)["state"]["epochs_done"]
     assert 1 <= done < 200
     result = run_job("train", **{**settings, "EPOCHS": done + 1, "LOG_LEVEL": "INFO"})
     assert result.returncode == 0, result.stderr[-3000:]

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.settings import ConfigError, GenerateSettings, PipelineSettings, TrainSettings, load
+from common.errors import ConfigError
+from jobs.settings import load_job
 from tests.conftest import run_job
 
 
@@ -16,7 +17,7 @@ from tests.conftest import run_job
         ("GAMES", "-5", "greater than or equal to 1"),
         ("DEPTH", "abc", "valid integer"),
         ("SHARDS", "0", "greater than or equal to 1"),
-        ("TASK", "chess", "'ur'"),
+        ("TASK", "chess", "unknown task 'chess'; registered tasks: ur"),
         ("STORAGE_URL", "nosuch://bucket/x", "unknown scheme"),
         ("DEVICE", "tpu", "'auto', 'cuda', 'mps' or 'cpu'"),
         ("EXPLORATION", "2", "less than or equal to 1"),
@@ -36,37 +37,37 @@ def test_games_must_cover_every_shard(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("GAMES", "1")
     clean_env.setenv("SHARDS", "3")
     with pytest.raises(ConfigError, match="GAMES=1 is less than SHARDS=3"):
-        load(GenerateSettings)
+        load_job("generate")
 
 
 def test_presets_set_defaults_and_variables_win(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("PRESET", "production")
-    s = load(PipelineSettings)
+    s = load_job("pipeline")
     assert (s.games, s.epochs) == (2000, 75)
     clean_env.setenv("PRESET", "test")
     clean_env.setenv("EPOCHS", "3")
-    s = load(PipelineSettings)
+    s = load_job("pipeline")
     assert (s.games, s.epochs) == (100, 3)
-    assert load(TrainSettings).epochs == 3
+    assert load_job("train").epochs == 3
 
 
 def test_shard_index_defaults_to_the_kubernetes_completion_index(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("JOB_COMPLETION_INDEX", "3")
     clean_env.setenv("SHARDS", "4")
-    assert load(GenerateSettings).shard_index == 3
+    assert load_job("generate").shard_index == 3
     clean_env.setenv("SHARD_INDEX", "1")
-    assert load(GenerateSettings).shard_index == 1
+    assert load_job("generate").shard_index == 1
 
 
 def test_games_split_evenly_over_shards(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("GAMES", "10")
     clean_env.setenv("SHARDS", "4")
-    s = load(GenerateSettings)
+    s = load_job("generate")
     assert [s.games_in_shard(i) for i in range(4)] == [3, 3, 2, 2]
 
 
 def test_run_ids_are_fresh_and_sortable(clean_env: pytest.MonkeyPatch) -> None:
-    a, b = load(PipelineSettings).run_id, load(PipelineSettings).run_id
+    a, b = load_job("pipeline").run_id, load_job("pipeline").run_id
     assert a != b, "two runs never share an id"
     assert a[:15] <= b[:15], "the timestamp prefix sorts by start time"
 
@@ -76,9 +77,58 @@ def test_help_lists_every_variable_with_its_default(job: str) -> None:
     import subprocess
     import sys
 
-    from jobs.__main__ import JOBS
+    from jobs.settings import settings_class
 
     out = subprocess.run([sys.executable, "-m", "jobs", job, "--help"], capture_output=True, text=True, check=True).stdout
-    for name in JOBS[job][0].model_fields:
+    for name in settings_class(job, "ur").model_fields:
         assert name.upper() in out, f"{name.upper()} missing from `{job} --help`"
     assert "'./store'" in out
+
+
+@pytest.fixture
+def second_task(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A second task in the registry, for the rules between tasks: Ur's entry under another name
+    with a generate setting of its own (SPEED) instead of Ur's DEPTH and EXPLORATION."""
+    import dataclasses
+
+    from pydantic import BaseModel, Field
+
+    from jobs import settings
+    from jobs.tasks import REGISTRY
+
+    class ToyGenerateSettings(BaseModel):
+        speed: int = Field(1, ge=1, description="How fast the toy plays")
+
+    toy = dataclasses.replace(REGISTRY["ur"], name="toy", title="a toy", settings={**REGISTRY["ur"].settings, "generate": ToyGenerateSettings})
+    monkeypatch.setitem(REGISTRY, "toy", toy)
+    settings.settings_class.cache_clear()
+    yield toy
+    settings.settings_class.cache_clear()
+
+
+def test_a_variable_of_another_task_is_refused_naming_it_and_its_task(clean_env: pytest.MonkeyPatch, second_task: object) -> None:
+    clean_env.setenv("TASK", "toy")
+    assert load_job("generate").speed == 1  # type: ignore[attr-defined]
+    clean_env.setenv("DEPTH", "3")
+    with pytest.raises(ConfigError, match=r"DEPTH='3': DEPTH is a setting of TASK=ur \(the Royal Game of Ur\), not of TASK=toy"):
+        load_job("generate")
+    clean_env.delenv("DEPTH")
+    clean_env.setenv("TASK", "ur")
+    clean_env.setenv("SPEED", "2")
+    with pytest.raises(ConfigError, match=r"SPEED='2': SPEED is a setting of TASK=toy"):
+        load_job("pipeline")
+
+
+def test_each_task_gets_only_its_own_settings(clean_env: pytest.MonkeyPatch, second_task: object) -> None:
+    from jobs.settings import settings_class
+
+    ur, toy = settings_class("generate", "ur").model_fields, settings_class("generate", "toy").model_fields
+    assert "depth" in ur and "depth" not in toy and "speed" in toy and "speed" not in ur
+    assert "soft_policy_temperature" in settings_class("pipeline", "ur").model_fields
+
+
+def test_the_trainer_config_reads_no_environment(clean_env: pytest.MonkeyPatch) -> None:
+    from trainer import TrainConfig
+
+    clean_env.setenv("BATCH_SIZE", "7")
+    assert TrainConfig().batch_size == 1024, "a notebook's config must not pick up the shell's settings"

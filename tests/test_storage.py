@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.storage import (
+from common.storage import (
     RunLayout,
     ShardManifest,
     StorageError,

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from jobs.settings import ConfigError, TrainSettings
-from jobs.storage import RunLayout, Store
-from trainer import Trainer, TrainingError
-from trainer.data import DatasetError, UrData, load_run_data, split_by_game
-from trainer.export import (
+from common.errors import ConfigError
+from common.storage import RunLayout, Store
+from trainer import TrainConfig, Trainer, TrainingError
+from trainer.data import DatasetError, load_run_data, split_by_episode
+from trainer.tasks.ur.export import (
     WeightsError,
     convert_main,
     engine_forward,
@@ -22,13 +22,22 @@ from trainer.export import (
     to_compat,
     to_ours,
 )
-from trainer.model import UrNets
+from trainer.tasks.ur.learner import UrLearner
+from trainer.tasks.ur.model import UrNets
 
 
-def settings(store: str, run_id: str, **overrides: object) -> TrainSettings:
+def settings(store: str, run_id: str, **overrides: object) -> TrainConfig:
     values: dict[str, object] = {"storage_url": store, "run_id": run_id, "shards": 2, "epochs": 2, "batch_size": 256, "device": "cpu"}
     values.update(overrides)
-    return TrainSettings(**values)  # type: ignore[arg-type]
+    return TrainConfig(**values)  # type: ignore[arg-type]
+
+
+def trainer(config: TrainConfig, **kwargs: object) -> Trainer:
+    return Trainer(config, UrLearner(), **kwargs)  # type: ignore[arg-type]
+
+
+def ur_data(store: str, run_id: str):  # type: ignore[no-untyped-def]
+    return load_run_data(Store(store), RunLayout("ur", run_id), UrLearner(), 2)
 
 
 @pytest.fixture
@@ -48,19 +57,19 @@ def test_network_sizes_match_the_spec() -> None:
 
 
 def test_split_is_by_game(tiny_run: tuple[str, str]) -> None:
-    data, manifests = load_run_data(Store(tiny_run[0]), RunLayout("ur", tiny_run[1]), 2)
+    data, manifests = ur_data(*tiny_run)
     assert len(data) == sum(m.rows for m in manifests)
-    train, val = split_by_game(data, 0.25, seed=0)
+    train, val = split_by_episode(data, 0.25, seed=0)
     assert len(train) + len(val) == len(data)
-    assert not set(train.game_key.tolist()) & set(val.game_key.tolist())
-    assert len(set(val.game_key.tolist())) == 4, "a quarter of 16 games"
+    assert not set(train["episode_key"].tolist()) & set(val["episode_key"].tolist())
+    assert len(set(val["episode_key"].tolist())) == 4, "a quarter of 16 games"
 
 
 def test_training_writes_every_artifact(run_copy: str) -> None:
-    result = Trainer(settings(run_copy, "tiny")).train()
+    result = trainer(settings(run_copy, "tiny")).train()
     layout = RunLayout("ur", "tiny")
     store = Store(run_copy)
-    for key in [layout.checkpoint, layout.metrics, layout.weights, layout.compat_weights, f"{layout.train}/loss_curves.png"]:
+    for key in [layout.checkpoint, layout.metrics, layout.weights, layout.model_file("compat_weights.json"), f"{layout.train}/loss_curves.png"]:
         assert store.exists(key), key
     assert store.list(f"{layout.train}/tensorboard"), "TensorBoard event files"
     lines = store.read_bytes(layout.metrics).decode().splitlines()
@@ -68,6 +77,7 @@ def test_training_writes_every_artifact(run_copy: str) -> None:
     assert result.epochs_run == 2 and math.isfinite(result.best_val_loss)
     ours = store.read_json(layout.weights)
     assert ours["provenance"]["run_id"] == "tiny" and len(ours["provenance"]["dataset_sha256"]) == 64
+    assert ours["provenance"]["model_args"] == {"hidden_sizes": [256, 128, 64, 32], "dropout": 0.1}
 
 
 def test_compat_export_reads_correctly_the_engine_way_and_not_untransposed() -> None:
@@ -143,7 +153,7 @@ def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(run_copy: str
 
     other = str(tmp_path / "other")
     shutil.copytree(run_copy, other)
-    straight = Trainer(settings(run_copy, "tiny", epochs=3, patience=10))
+    straight = trainer(settings(run_copy, "tiny", epochs=3, patience=10))
     straight.train()
 
     save = Trainer.save_checkpoint
@@ -154,21 +164,21 @@ def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(run_copy: str
 
     monkeypatch.setattr(Trainer, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        Trainer(settings(other, "tiny", epochs=3, patience=10)).train()
+        trainer(settings(other, "tiny", epochs=3, patience=10)).train()
     monkeypatch.undo()
-    resumed = Trainer(settings(other, "tiny", epochs=3, patience=10))
+    resumed = trainer(settings(other, "tiny", epochs=3, patience=10))
     resumed.train()
-    for (name, a), b in zip(straight.nets.state_dict().items(), resumed.nets.state_dict().values(), strict=True):
+    for (name, a), b in zip(straight.net.state_dict().items(), resumed.net.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
     assert [m["epoch"] for m in resumed.history] == [1, 2, 3]
     assert [m["val_loss"] for m in resumed.history] == [m["val_loss"] for m in straight.history]
 
 
 def test_early_stopping_restores_the_best_epoch(tiny_run: tuple[str, str], tmp_path: Path) -> None:
-    data, _ = load_run_data(Store(tiny_run[0]), RunLayout("ur", tiny_run[1]), 2)
-    train, val = split_by_game(data, 0.25, seed=0)
+    data, _ = ur_data(*tiny_run)
+    train, val = split_by_episode(data, 0.25, seed=0)
     # A learning rate this high makes validation worse after the first epochs: stop early.
-    t = Trainer(settings(str(tmp_path), "early", epochs=30, patience=2, learning_rate=0.5), data=(train, val))
+    t = trainer(settings(str(tmp_path), "early", epochs=30, patience=2, learning_rate=0.5), data=(train, val))
     result = t.train()
     losses = [m["val_loss"] for m in result.history]
     best = min(range(len(losses)), key=losses.__getitem__)
@@ -178,10 +188,10 @@ def test_early_stopping_restores_the_best_epoch(tiny_run: tuple[str, str], tmp_p
 
 
 def test_non_finite_loss_stops_naming_the_epoch_and_keeps_no_bad_checkpoint(tiny_run: tuple[str, str], tmp_path: Path) -> None:
-    data, _ = load_run_data(Store(tiny_run[0]), RunLayout("ur", tiny_run[1]), 2)
-    train, val = split_by_game(data, 0.25, seed=0)
-    poisoned = UrData(**{**train.__dict__, "value": torch.full_like(train.value, float("nan"))})
-    t = Trainer(settings(str(tmp_path), "nan"), data=(poisoned, val))
+    data, _ = ur_data(*tiny_run)
+    train, val = split_by_episode(data, 0.25, seed=0)
+    poisoned = train.replace(value=torch.full_like(train["value"], float("nan")))
+    t = trainer(settings(str(tmp_path), "nan"), data=(poisoned, val))
     with pytest.raises(TrainingError, match=r"epoch 1: the training loss is nan"):
         t.train()
     assert not Store(str(tmp_path)).exists(RunLayout("ur", "nan").checkpoint)
@@ -190,27 +200,27 @@ def test_non_finite_loss_stops_naming_the_epoch_and_keeps_no_bad_checkpoint(tiny
 def test_corrupt_or_missing_shards_are_refused(run_copy: str) -> None:
     store, layout = Store(run_copy), RunLayout("ur", "tiny")
     with pytest.raises(Exception, match=r"shard 2: .*shard-00002\.json does not exist"):
-        Trainer(settings(run_copy, "tiny", shards=3)).train()
+        trainer(settings(run_copy, "tiny", shards=3)).train()
     data = bytearray(store.read_bytes(layout.shard_data(1)))
     data[-1] ^= 0xFF
     store.write_bytes(layout.shard_data(1), bytes(data))
     with pytest.raises(Exception, match=r"shard 1: .* is corrupt"):
-        Trainer(settings(run_copy, "tiny")).train()
+        trainer(settings(run_copy, "tiny")).train()
     with pytest.raises(DatasetError, match="holds no committed shard"):
-        load_run_data(store, RunLayout("ur", "empty"))
+        load_run_data(store, RunLayout("ur", "empty"), UrLearner())
 
 
 def test_cuda_on_a_machine_without_one_is_a_config_error(tmp_path: Path) -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA; the error path needs one without")
     with pytest.raises(ConfigError, match=r"DEVICE='cuda': PyTorch sees no CUDA device"):
-        Trainer(settings(str(tmp_path), "x", device="cuda"))
+        trainer(settings(str(tmp_path), "x", device="cuda"))
 
 
 def test_predict_masks_illegal_moves(tiny_run: tuple[str, str], tmp_path: Path) -> None:
-    t = Trainer(settings(str(tmp_path), "p"))
+    t = trainer(settings(str(tmp_path), "p"))
     legal = torch.tensor([[1, 0, 1, 0, 0, 0, 0]])
     out = t.predict(torch.zeros(1, 150), legal)
     assert out["policy"][0, 1] == 0 and out["policy"][0].sum() == pytest.approx(1.0)
     assert -1 <= float(out["value"][0]) <= 1
-    assert from_compat(to_compat(t.nets, {}), "x") is not None
+    assert from_compat(to_compat(t.net, {}), "x") is not None

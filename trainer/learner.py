@@ -45,5 +45,10 @@ class Learner(ABC):
         """File name under model/ -> JSON object, for the model on the CPU in eval mode."""
 
     @abstractmethod
+    def model_from_export(self, name: str, obj: dict[str, Any], source: str) -> nn.Module:
+        """The model that export `name` holds, read back (refusing a damaged file, naming
+        `source` and the field)."""
+
+    @abstractmethod
     def predict(self, model: nn.Module, device: torch.device, *inputs: Any) -> dict[str, torch.Tensor]:
         """The model's outputs for raw inputs, in the task's own terms."""

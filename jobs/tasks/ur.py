@@ -35,7 +35,9 @@ def opponents_of(value: str) -> list[str]:
 class UrEvaluateSettings(BaseModel):
     eval_opponents: str = Field("emm:1,emm:2,emm:3", description="Comma-separated opponents: random, greedy, emm:D (D in 1..6)")
     eval_player: Literal["value", "policy", "legacy"] = Field("value", description="How the new model plays")
-    promotion_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Promote if the lower 95% bound of the win rate against the champion is above this")
+    promotion_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="Promote if the lower 95% bound of the win rate against the champion is above this"
+    )
 
     @field_validator("eval_opponents")
     @classmethod

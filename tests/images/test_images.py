@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.storage import RunLayout, Store, read_committed_shard
+from common.storage import RunLayout, Store, read_committed_shard
 from tests.conftest import ROOT, S3_KEY, S3_SECRET, make_bucket
 
 PREFIX, TAG = "localhost/ludus-test", "test"

@@ -1,4 +1,4 @@
-//! Static evaluation (shared/ur-spec.md section 2): integers, positive is good for P2.
+//! Static evaluation (docs/ur.md, section 2): integers, positive is good for P2.
 
 use super::rules::{Position, FINISHED, PIECES, ROSETTE_TRACK_MASK};
 

@@ -1,4 +1,4 @@
-//! The 150 input features (shared/ur-spec.md section 4), quirks included: "on" pieces include
+//! The 150 input features (docs/ur.md, section 4), quirks included: "on" pieces include
 //! finished ones (square 20), and features 49-52 and 59-60 repeat one count.
 
 use super::rules::{is_rosette_square, Position, FINISHED_SQUARE, PIECES, START};

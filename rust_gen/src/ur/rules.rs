@@ -1,4 +1,4 @@
-//! Rules of the Royal Game of Ur (shared/ur-spec.md section 1).
+//! Rules of the Royal Game of Ur (docs/ur.md, section 1).
 //!
 //! A piece is stored by its *track position* for its owner: -1 at start, 0..13 on the board,
 //! 14 finished. Squares (the engine's absolute cell numbers) are derived through `TRACKS`.

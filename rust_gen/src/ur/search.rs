@@ -1,4 +1,4 @@
-//! The teacher: exact depth-d expectiminimax (shared/ur-spec.md section 3).
+//! The teacher: exact depth-d expectiminimax (docs/ur.md, section 3).
 //!
 //! Values are integers scaled by `SCALE` = 16^MAX_DEPTH. A chance node averages with weights
 //! 1,4,6,4,1 over 16, and a path crosses at most MAX_DEPTH averaging chance nodes, so every value

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import math
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 
-from trainer.data import Samples
+from trainer.data import Samples, Schema
 from trainer.learner import Learner
 from trainer.tasks.ur.config import UrTrainOptions
-from trainer.tasks.ur.export import to_compat, to_ours
+from trainer.tasks.ur.export import from_compat, from_ours, to_compat, to_ours
 from trainer.tasks.ur.model import DROPOUT, HIDDEN_SIZES, INPUT_SIZE, POLICY_SIZE, UrNets
 
 ILLEGAL_LOGIT = -1e4  # finite, so soft targets of 0 times it stay 0
@@ -22,7 +22,7 @@ MOVER_FEATURE = 46  # +1 when P1 is to move, -1 for P2 (docs/ur.md, section 4)
 
 class UrLearner(Learner):
     task = "ur"
-    shard_schema = {
+    shard_schema: ClassVar[Schema] = {
         "features": (torch.float32, (INPUT_SIZE,)),
         "value": (torch.float32, ()),
         "policy": (torch.float32, (POLICY_SIZE,)),
@@ -77,10 +77,13 @@ class UrLearner(Learner):
         compat_metadata["layout"] = "each matrix flattened as (in, out): index i * out + j"
         return {"weights.json": to_ours(model, provenance), "compat_weights.json": to_compat(model, compat_metadata)}
 
+    def model_from_export(self, name: str, obj: dict[str, Any], source: str) -> UrNets:
+        return (from_ours if name == "weights.json" else from_compat)(obj, source)
+
     def predict(self, model: torch.nn.Module, device: torch.device, *inputs: Any) -> dict[str, torch.Tensor]:
         """Value (P2-positive, [-1, 1]) and move probabilities for [N, 150] features; illegal
         moves get probability 0 when a [N, 7] legal mask is given."""
-        features, legal = (inputs + (None,))[:2]
+        features, legal = (*inputs, None)[:2]
         x = torch.as_tensor(features, dtype=torch.float32, device=device).reshape(-1, INPUT_SIZE)
         value, logits = model(x)
         if legal is not None:

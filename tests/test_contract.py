@@ -1,0 +1,172 @@
+"""The contract every registered task passes: real shards from the real generator through the
+generate job, thread-independent bytes, the learner's schema, one CPU epoch with exact resume,
+exports that read back, an evaluation with intervals, and a complete storage layout.
+
+A new task joins by its registry line and one entry in TINY (settings that make each stage take
+seconds); the first test fails until it has one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from common.storage import RunLayout, Store, committed_shard_indices, read_committed_shard
+from jobs.tasks import REGISTRY, TaskSpec
+from tests.conftest import run_job
+from trainer import TrainConfig, Trainer
+from trainer.data import DatasetError, load_run_data, parse_shard, split_by_episode
+
+# Per task: a run small enough for seconds per stage.
+TINY: dict[str, dict[str, object]] = {
+    "ur": {"GAMES": 12, "DEPTH": 1, "EVAL_GAMES": 20, "EVAL_OPPONENTS": "random,emm:1"},
+}
+COMMON = {"SHARDS": 2, "EPOCHS": 2, "BATCH_SIZE": 256, "DEVICE": "cpu", "SEED": 3}
+TASKS = sorted(REGISTRY)
+
+
+def test_every_task_has_tiny_settings() -> None:
+    assert set(TINY) == set(REGISTRY), "add the new task's TINY settings to tests/test_contract.py"
+
+
+@pytest.fixture(scope="module", params=TASKS)
+def run(request: pytest.FixtureRequest, generator: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[TaskSpec, Store, RunLayout]:
+    """One complete tiny pipeline run of the task (generate job per shard, train, evaluate)."""
+    spec = REGISTRY[request.param]
+    store_path = tmp_path_factory.mktemp(f"contract-{spec.name}") / "store"
+    result = run_job("pipeline", STORAGE_URL=store_path, TASK=spec.name, RUN_ID="contract", **COMMON, **TINY[spec.name])
+    assert result.returncode == 0, result.stderr[-3000:]
+    return spec, Store(str(store_path)), RunLayout(spec.name, "contract")
+
+
+def learner_of(spec: TaskSpec) -> Any:
+    return spec.load_learner(spec.settings["train"]())
+
+
+def test_the_storage_layout_is_complete(run: tuple[TaskSpec, Store, RunLayout]) -> None:
+    spec, store, layout = run
+    keys = [layout.run_json, f"{layout.run}/summary.json", layout.checkpoint, layout.metrics, f"{layout.train}/loss_curves.png"]
+    keys += [layout.model_file(name) for name in spec.artifacts]
+    keys += [f"{layout.eval}/{name}" for name in ("report.json", "report.md", "scores.png")]
+    keys += [layout.champion]
+    missing = [store.display(key) for key in keys if not store.exists(key)]
+    assert not missing, f"missing {missing}"
+    assert store.list(f"{layout.train}/tensorboard"), "TensorBoard event files"
+    assert committed_shard_indices(store, layout) == [0, 1]
+    for index in (0, 1):
+        manifest, _ = read_committed_shard(store, layout, index)  # verifies the digest
+        assert manifest.rows > 0 and manifest.games > 0
+    assert len(store.read_bytes(layout.metrics).splitlines()) == COMMON["EPOCHS"]
+    summary = store.read_json(f"{layout.run}/summary.json")
+    assert summary["task"] == spec.name and all(metric.key in summary for metric in spec.headline)
+
+
+def test_the_learner_accepts_the_shards_and_refuses_corrupt_ones(run: tuple[TaskSpec, Store, RunLayout]) -> None:
+    spec, store, layout = run
+    learner = learner_of(spec)
+    data, manifests = load_run_data(store, layout, learner, 2)
+    assert len(data) == sum(m.rows for m in manifests)
+    _, raw = read_committed_shard(store, layout, 0)
+    tensors = load_safetensors(raw)
+    first = next(iter(learner.shard_schema))
+    without = {name: t for name, t in tensors.items() if name != first}
+    with pytest.raises(DatasetError, match=rf"shard 0 \(x\): tensor {first!r} is missing"):
+        parse_shard(learner, save_safetensors(without), 0, "x")
+    retyped = {**tensors, first: tensors[first].to(torch.float64)}
+    with pytest.raises(DatasetError, match=rf"tensor {first!r} is torch.float64"):
+        parse_shard(learner, save_safetensors(retyped), 0, "x")
+    with pytest.raises(DatasetError, match="not a safetensors file"):
+        parse_shard(learner, raw[:100], 0, "x")
+
+
+def test_the_same_seed_gives_the_same_shard_with_1_and_2_threads(run: tuple[TaskSpec, Store, RunLayout], tmp_path: Path) -> None:
+    spec, _, _ = run
+    digests = []
+    for threads in (1, 2):
+        store = tmp_path / f"threads-{threads}"
+        settings = {**COMMON, **TINY[spec.name], "THREADS": threads, "SHARD_INDEX": 1}
+        result = run_job("generate", STORAGE_URL=store, TASK=spec.name, RUN_ID="threads", **settings)
+        assert result.returncode == 0, result.stderr[-2000:]
+        data = Store(str(store)).read_bytes(RunLayout(spec.name, "threads").shard_data(1))
+        digests.append(hashlib.sha256(data).hexdigest())
+    assert digests[0] == digests[1]
+
+
+def config(store: str, **overrides: object) -> TrainConfig:
+    values: dict[str, Any] = {"storage_url": store, "run_id": "contract", "shards": 2, "batch_size": 64, "device": "cpu", "seed": 3}
+    return TrainConfig(**{**values, **overrides})
+
+
+def test_one_cpu_epoch_trains_and_resume_equals_an_uninterrupted_run(
+    run: tuple[TaskSpec, Store, RunLayout], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec, store, layout = run
+    stores = []
+    for name in ("straight", "killed"):
+        shutil.copytree(Path(store.root) / layout.run / "data", tmp_path / name / layout.run / "data")
+        stores.append(str(tmp_path / name))
+    straight = Trainer(config(stores[0], task=spec.name, epochs=2, patience=5), learner_of(spec))
+    assert straight.train().epochs_run == 2
+
+    save = Trainer.save_checkpoint
+
+    def save_then_die(self: Trainer) -> None:
+        save(self)
+        raise KeyboardInterrupt  # the process dies right after its first checkpoint
+
+    monkeypatch.setattr(Trainer, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(config(stores[1], task=spec.name, epochs=2, patience=5), learner_of(spec)).train()
+    monkeypatch.undo()
+    resumed = Trainer(config(stores[1], task=spec.name, epochs=2, patience=5), learner_of(spec))
+    resumed.train()
+    assert [m["epoch"] for m in resumed.history] == [1, 2]
+    for (name, a), b in zip(straight.net.state_dict().items(), resumed.net.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    assert [m["val_loss"] for m in resumed.history] == [m["val_loss"] for m in straight.history]
+
+
+def test_exports_exist_and_read_back_as_the_trained_model(run: tuple[TaskSpec, Store, RunLayout]) -> None:
+    spec, store, layout = run
+    learner = learner_of(spec)
+    data, _ = load_run_data(store, layout, learner, 2)
+    _, val = split_by_episode(data, 0.1, seed=3)
+    trained = Trainer(config(store.root, task=spec.name, epochs=COMMON["EPOCHS"]), learner)
+    assert trained.load_checkpoint()
+    trained.net.load_state_dict(trained.state.best_model)  # what the exports hold
+    trained.net.eval()
+    with torch.no_grad():
+        want, _ = learner.losses(trained.net, val, torch.autocast("cpu", enabled=False))
+        for name in spec.artifacts:
+            obj = json.loads(store.read_bytes(layout.model_file(name)))
+            model = learner.model_from_export(name, obj, name).eval()
+            got, _ = learner.losses(model, val, torch.autocast("cpu", enabled=False))
+            for term in want:
+                assert abs(float(got[term]) - float(want[term])) < 1e-5, (name, term)
+
+
+def test_the_evaluation_gives_scores_with_95_percent_intervals(run: tuple[TaskSpec, Store, RunLayout]) -> None:
+    _, store, layout = run
+    report = store.read_json(f"{layout.eval}/report.json")
+    assert report["results"], "at least one opponent"
+    for result in report["results"]:
+        score, (low, high) = result[report["score"]], result[report["interval"]]
+        assert low <= score <= high and low < high, result["label"]
+    assert report["promoted"] and report["reason"] == "no champion yet"
+    assert store.read_json(layout.champion)["run_id"] == "contract"
+
+
+def test_the_generator_image_needs_no_torch() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, jobs.__main__, jobs.generate, jobs.settings; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0, "the generate job imported torch"

@@ -18,7 +18,7 @@ TINY = {"GAMES": 12, "SHARDS": 2, "EPOCHS": 2, "DEPTH": 1, "BATCH_SIZE": 256, "E
 
 def assert_complete_run(store: Store, run_id: str) -> None:
     layout = RunLayout("ur", run_id)
-    keys = [layout.run_json, layout.checkpoint, layout.metrics, layout.weights, layout.compat_weights, f"{layout.train}/loss_curves.png"]
+    keys = [layout.run_json, layout.checkpoint, layout.metrics, layout.weights, layout.model_file("compat_weights.json"), f"{layout.train}/loss_curves.png"]
     for key in keys:
         assert store.exists(key), f"missing {store.display(key)}"
     assert committed_shard_indices(store, layout) == [0, 1]
@@ -27,7 +27,7 @@ def assert_complete_run(store: Store, run_id: str) -> None:
         assert manifest.games == 6 and manifest.rows > 0
     weights = store.read_json(layout.weights)
     assert weights["provenance"]["run_id"] == run_id
-    assert len(store.read_json(layout.compat_weights)["value_weights"]) == 81_921
+    assert len(store.read_json(layout.model_file("compat_weights.json"))["value_weights"]) == 81_921
 
 
 def test_pipeline_on_a_local_folder(generator: Path, tmp_path: Path) -> None:

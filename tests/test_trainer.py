@@ -148,32 +148,6 @@ def test_bad_weights_files_are_rejected_naming_file_and_field(tmp_path: Path, da
         read_weights(tmp_path / "bad.json")
 
 
-def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(run_copy: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import shutil
-
-    other = str(tmp_path / "other")
-    shutil.copytree(run_copy, other)
-    straight = trainer(settings(run_copy, "tiny", epochs=3, patience=10))
-    straight.train()
-
-    save = Trainer.save_checkpoint
-
-    def save_then_die(self: Trainer) -> None:
-        save(self)
-        raise KeyboardInterrupt  # the process dies right after its first checkpoint
-
-    monkeypatch.setattr(Trainer, "save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        trainer(settings(other, "tiny", epochs=3, patience=10)).train()
-    monkeypatch.undo()
-    resumed = trainer(settings(other, "tiny", epochs=3, patience=10))
-    resumed.train()
-    for (name, a), b in zip(straight.net.state_dict().items(), resumed.net.state_dict().values(), strict=True):
-        assert torch.equal(a, b), name
-    assert [m["epoch"] for m in resumed.history] == [1, 2, 3]
-    assert [m["val_loss"] for m in resumed.history] == [m["val_loss"] for m in straight.history]
-
-
 def test_early_stopping_restores_the_best_epoch(tiny_run: tuple[str, str], tmp_path: Path) -> None:
     data, _ = ur_data(*tiny_run)
     train, val = split_by_episode(data, 0.25, seed=0)

@@ -216,7 +216,7 @@ def test_generator_image_writes_a_shard_and_trainer_image_trains_on_it(images: d
     run(TRAIN, credentials, **settings, EPOCHS=2, BATCH_SIZE=256, DEVICE="auto")
     weights = store.read_json(layout.weights)
     assert weights["provenance"]["run_id"] == "image-run" and weights["provenance"]["git_revision"] != "unknown"
-    assert len(store.read_json(layout.compat_weights)["policy_weights"]) == 82_119
+    assert len(store.read_json(layout.model_file("compat_weights.json"))["policy_weights"]) == 82_119
     # The same image evaluates (rust_gen inside) when given the job as its command.
     run(TRAIN, credentials, "evaluate", **settings, EVAL_GAMES=10, EVAL_OPPONENTS="random")
     assert store.exists(f"{layout.eval}/report.json")

@@ -25,8 +25,9 @@ pub trait Task: Sync {
     /// Training samples (shard rows) in one episode.
     fn rows(episode: &Self::Episode) -> usize;
 
-    /// The shard's tensors: every episode's samples, in episode order.
-    fn tensors(&self, episodes: &[Self::Episode]) -> Vec<Tensor>;
+    /// The shard's tensors: every episode's samples, in episode order, written by the
+    /// tensors' writers straight into the file.
+    fn tensors<'a>(&self, episodes: &'a [Self::Episode]) -> Vec<Tensor<'a>>;
 
     /// The task's settings as shard metadata; the generator adds task, version, seed, shard and
     /// rows.

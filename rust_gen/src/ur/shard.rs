@@ -1,97 +1,73 @@
-//! The tensors of an Ur shard (layout in docs/ur.md, section 5).
+//! The tensors of an Ur shard (layout in docs/ur.md, section 5), written straight from the
+//! games' samples.
 
 use super::features::NUM_FEATURES;
 use super::game::{GameRecord, Sample};
 use super::rules::PIECES;
-use crate::core::safetensors::Tensor;
+use crate::core::safetensors::{put_f32s, Dtype, Tensor, Writer};
+use std::io::{self, Write};
 
 /// Bytes one sample costs in a shard file (features, value, policy, legal, move values, game,
 /// ply).
 pub const BYTES_PER_SAMPLE: usize = NUM_FEATURES * 4 + 4 + PIECES * 4 + PIECES + PIECES * 4 + 4 + 2;
 
-/// One tensor's little-endian bytes: `width` bytes per sample, written by `put`, in game order.
-fn column(
-    games: &[GameRecord],
-    rows: usize,
-    width: usize,
-    put: impl Fn(&Sample, &mut Vec<u8>),
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(rows * width);
-    for sample in games.iter().flat_map(|g| &g.samples) {
-        put(sample, &mut out);
-    }
-    out
-}
-
-fn put_f32s(out: &mut Vec<u8>, values: &[f32]) {
-    for v in values {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-}
-
-/// The tensors of a shard, in file order: every game's samples, in game order.
-pub fn tensors(games: &[GameRecord]) -> Vec<Tensor> {
-    let n: usize = games.iter().map(|g| g.samples.len()).sum();
-    let tensor = |name, dtype, shape: Vec<usize>, data| Tensor {
+/// A tensor with one row per sample, in game order, written by `put`.
+fn per_sample<'a>(
+    games: &'a [GameRecord],
+    name: &'static str,
+    dtype: Dtype,
+    width: Option<usize>,
+    put: impl Fn(&Sample, &mut dyn Write) -> io::Result<()> + 'a,
+) -> Tensor<'a> {
+    let rows: usize = games.iter().map(|g| g.samples.len()).sum();
+    let write: Writer<'a> = Box::new(move |out| {
+        games
+            .iter()
+            .flat_map(|g| &g.samples)
+            .try_for_each(|s| put(s, out))
+    });
+    let shape = match width {
+        Some(width) => vec![rows, width],
+        None => vec![rows],
+    };
+    Tensor {
         name,
         dtype,
         shape,
-        data,
-    };
+        write,
+    }
+}
+
+/// The tensors of a shard, in file order.
+pub fn tensors(games: &[GameRecord]) -> Vec<Tensor<'_>> {
+    let one_hot =
+        |s: &Sample| std::array::from_fn(|i| f32::from(u8::from(i == s.best_piece as usize)));
+    let legal = |s: &Sample| -> [u8; PIECES] { std::array::from_fn(|i| (s.legal >> i) & 1) };
     vec![
-        tensor(
+        per_sample(
+            games,
             "features",
-            "F32",
-            vec![n, NUM_FEATURES],
-            column(games, n, NUM_FEATURES * 4, |s, out| {
-                put_f32s(out, &s.features)
-            }),
+            Dtype::F32,
+            Some(NUM_FEATURES),
+            |s, out| put_f32s(out, &s.features),
         ),
-        tensor(
-            "value",
-            "F32",
-            vec![n],
-            column(games, n, 4, |s, out| put_f32s(out, &[s.value])),
-        ),
-        tensor(
-            "policy",
-            "F32",
-            vec![n, PIECES],
-            column(games, n, PIECES * 4, |s, out| {
-                for i in 0..PIECES {
-                    put_f32s(out, &[if i == s.best_piece as usize { 1.0 } else { 0.0 }]);
-                }
-            }),
-        ),
-        tensor(
-            "legal",
-            "U8",
-            vec![n, PIECES],
-            column(games, n, PIECES, |s, out| {
-                out.extend((0..PIECES).map(|i| (s.legal >> i) & 1))
-            }),
-        ),
-        tensor(
-            "move_values",
-            "F32",
-            vec![n, PIECES],
-            column(games, n, PIECES * 4, |s, out| put_f32s(out, &s.move_values)),
-        ),
-        tensor(
-            "game",
-            "U32",
-            vec![n],
-            column(games, n, 4, |s, out| {
-                out.extend_from_slice(&s.game.to_le_bytes())
-            }),
-        ),
-        tensor(
-            "ply",
-            "U16",
-            vec![n],
-            column(games, n, 2, |s, out| {
-                out.extend_from_slice(&s.ply.to_le_bytes())
-            }),
-        ),
+        per_sample(games, "value", Dtype::F32, None, |s, out| {
+            put_f32s(out, &[s.value])
+        }),
+        per_sample(games, "policy", Dtype::F32, Some(PIECES), move |s, out| {
+            put_f32s::<PIECES>(out, &one_hot(s))
+        }),
+        per_sample(games, "legal", Dtype::U8, Some(PIECES), move |s, out| {
+            out.write_all(&legal(s))
+        }),
+        per_sample(games, "move_values", Dtype::F32, Some(PIECES), |s, out| {
+            put_f32s(out, &s.move_values)
+        }),
+        per_sample(games, "game", Dtype::U32, None, |s, out| {
+            out.write_all(&s.game.to_le_bytes())
+        }),
+        per_sample(games, "ply", Dtype::U16, None, |s, out| {
+            out.write_all(&s.ply.to_le_bytes())
+        }),
     ]
 }

@@ -29,7 +29,7 @@ impl Task for UrGenerator {
         episode.samples.len()
     }
 
-    fn tensors(&self, episodes: &[GameRecord]) -> Vec<Tensor> {
+    fn tensors<'a>(&self, episodes: &'a [GameRecord]) -> Vec<Tensor<'a>> {
         tensors(episodes)
     }
 

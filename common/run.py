@@ -1,4 +1,5 @@
-"""The settings that name a run and where it lives: the same for every task and every stage.
+"""The settings that name a run and where it lives: the same for every task and every stage
+(the task itself is named by the jobs' TASK, or by the trainer's learner).
 
 A plain model that reads no environment variable; the jobs' settings extend it (and read the
 environment), the trainer's config extends it too.
@@ -17,7 +18,6 @@ RUN_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}$")
 
 class RunConfig(BaseModel):
     storage_url: str = Field("./store", description="Object store root: a folder, s3://bucket/prefix, or any fsspec URL")
-    task: str = Field("ur", description="Task (game) of the run")
     run_id: str = Field("run", description="Run name; reuse one to resume it")
     seed: int = Field(0, ge=0, description="Seed of the run: generation, split, initialisation, batches")
     shards: int = Field(2, ge=1, le=99_999, description="Number of generation shards (one per process or Kubernetes index)")

@@ -15,7 +15,7 @@ from typing import Any
 from common.errors import ConfigError, JobError
 from common.storage import StorageError
 from jobs.settings import describe, load_job, settings_class
-from jobs.tasks import REGISTRY
+from jobs.tasks import DEFAULT_TASK, REGISTRY
 
 JOBS: dict[str, str] = {
     "generate": "write one shard of teacher episodes (SHARD_INDEX) to the store",
@@ -27,8 +27,8 @@ JOBS: dict[str, str] = {
 
 def help_task() -> str:
     """The task whose settings --help lists: TASK if it names one, else the default."""
-    task = os.environ.get("TASK", "ur").lower()
-    return task if task in REGISTRY else "ur"
+    task = os.environ.get("TASK", DEFAULT_TASK).lower()
+    return task if task in REGISTRY else DEFAULT_TASK
 
 
 def settings_table(job: str) -> str:

@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.errors import ConfigError
 from common.run import RunConfig
-from jobs.tasks import REGISTRY, STAGES, TaskSpec, UnknownTask, get_task
+from jobs.tasks import DEFAULT_TASK, REGISTRY, STAGES, TaskSpec, UnknownTask, get_task
 from trainer.config import TrainConfig
 
 __all__ = ["ConfigError", "load", "load_job", "settings_class"]
@@ -51,7 +51,7 @@ class CommonSettings(BaseSettings, RunConfig):
     # PRESET -> (GAMES, EPOCHS) of the task; set on the task's classes (settings_class).
     presets: ClassVar[dict[str, tuple[int, int]]] = {}
 
-    task: str = Field("ur", description=f"Task to train: {', '.join(REGISTRY)}")
+    task: str = Field(DEFAULT_TASK, description=f"Task to train: {', '.join(REGISTRY)}")
     run_id: str = Field(default_factory=new_run_id, description="Run name; reuse one to resume it (default: a fresh sortable id)")
     preset: Literal["test", "fast", "standard", "production"] = Field("standard", description=preset_help())
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Logging level")

@@ -113,7 +113,7 @@ def test_one_cpu_epoch_trains_and_resume_equals_an_uninterrupted_run(
     for name in ("straight", "killed"):
         shutil.copytree(Path(store.root) / layout.run / "data", tmp_path / name / layout.run / "data")
         stores.append(str(tmp_path / name))
-    straight = Trainer(config(stores[0], task=spec.name, epochs=2, patience=5), learner_of(spec))
+    straight = Trainer(config(stores[0], epochs=2, patience=5), learner_of(spec))
     assert straight.train().epochs_run == 2
 
     save = Trainer.save_checkpoint
@@ -124,9 +124,9 @@ def test_one_cpu_epoch_trains_and_resume_equals_an_uninterrupted_run(
 
     monkeypatch.setattr(Trainer, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        Trainer(config(stores[1], task=spec.name, epochs=2, patience=5), learner_of(spec)).train()
+        Trainer(config(stores[1], epochs=2, patience=5), learner_of(spec)).train()
     monkeypatch.undo()
-    resumed = Trainer(config(stores[1], task=spec.name, epochs=2, patience=5), learner_of(spec))
+    resumed = Trainer(config(stores[1], epochs=2, patience=5), learner_of(spec))
     resumed.train()
     assert [m["epoch"] for m in resumed.history] == [1, 2]
     for (name, a), b in zip(straight.net.state_dict().items(), resumed.net.state_dict().values(), strict=True):
@@ -139,7 +139,7 @@ def test_exports_exist_and_read_back_as_the_trained_model(run: tuple[TaskSpec, S
     learner = learner_of(spec)
     data, _ = load_run_data(store, layout, learner, 2)
     _, val = split_by_episode(data, 0.1, seed=3)
-    trained = Trainer(config(store.root, task=spec.name, epochs=COMMON["EPOCHS"]), learner)
+    trained = Trainer(config(store.root, epochs=COMMON["EPOCHS"]), learner)
     assert trained.load_checkpoint()
     trained.net.load_state_dict(trained.state.best_model)  # what the exports hold
     trained.net.eval()

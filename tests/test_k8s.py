@@ -79,6 +79,19 @@ def test_our_rules_names_labels_enums_and_settings() -> None:
             assert c["securityContext"]["allowPrivilegeEscalation"] is False
 
 
+def test_each_stage_job_gets_exactly_its_stages_settings() -> None:
+    from jobs.k8s import STAGES
+    from jobs.manifests import example_settings
+
+    s = example_settings()
+    for stage, build in STAGES.items():
+        names = [e.name for e in build(s).spec.template.spec.containers[0].env]
+        wanted = [name for name in settings_class(stage, s.task).model_fields if name not in ("generator_bin", "shard_index", "preset")]
+        assert sorted(names) == sorted(name.upper() for name in wanted), stage
+    generate = {e.name for e in STAGES["generate"](s).spec.template.spec.containers[0].env}
+    assert "DEPTH" in generate and "EPOCHS" not in generate and "SOFT_POLICY_TEMPERATURE" not in generate
+
+
 def by_component() -> dict[str, dict[str, Any]]:
     return {d["metadata"]["labels"].get("app.kubernetes.io/component"): d for d in documents() if d["kind"] == "Job"}
 

@@ -198,3 +198,25 @@ def test_predict_masks_illegal_moves(tiny_run: tuple[str, str], tmp_path: Path) 
     assert out["policy"][0, 1] == 0 and out["policy"][0].sum() == pytest.approx(1.0)
     assert -1 <= float(out["value"][0]) <= 1
     assert from_compat(to_compat(t.net, {}), "x") is not None
+
+
+class _RunsACommand:
+    """What an attacker with write access to the bucket would plant: unpickling it runs a command."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (Path.touch, (self.marker,))
+
+
+def test_a_planted_checkpoint_runs_no_code_and_is_refused_naming_the_file(run_copy: str, tmp_path: Path) -> None:
+    import io
+
+    marker = tmp_path / "code-ran"
+    buffer = io.BytesIO()
+    torch.save({"version": 2, "state": _RunsACommand(marker)}, buffer)
+    Store(run_copy).write_bytes(RunLayout("ur", "tiny").checkpoint, buffer.getvalue())
+    with pytest.raises(TrainingError, match=r"train/checkpoint\.pt: not a checkpoint this trainer can load"):
+        trainer(settings(run_copy, "tiny")).train()
+    assert not marker.exists(), "loading the checkpoint ran the planted code"

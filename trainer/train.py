@@ -101,11 +101,9 @@ class Trainer:
     (`data=(train, validation)`), which notebook users and tests may do."""
 
     def __init__(self, config: TrainConfig, learner: Learner, data: tuple[Samples, Samples] | None = None, store: Store | None = None):
-        if config.task != learner.task:
-            raise ConfigError(f"TASK={config.task!r}: the learner given is for task {learner.task!r}")
         self.config, self.learner = config, learner
         self.store = store or Store(config.storage_url)
-        self.layout = RunLayout(config.task, config.run_id)
+        self.layout = RunLayout(learner.task, config.run_id)
         self.device = pick_device(config.device)
         torch.manual_seed(config.seed)
         self.net = learner.build_model(learner.model_args).to(self.device)
@@ -324,9 +322,14 @@ class Trainer:
         if not self.store.exists(self.layout.checkpoint):
             return False
         where = self.store.display(self.layout.checkpoint)
-        ckpt = torch.load(io.BytesIO(self.store.read_bytes(self.layout.checkpoint)), map_location=self.device, weights_only=True)
-        if ckpt.get("version") != CHECKPOINT_VERSION:
-            raise TrainingError(f"{where}: checkpoint version {ckpt.get('version')} is not {CHECKPOINT_VERSION}")
+        try:
+            ckpt = torch.load(io.BytesIO(self.store.read_bytes(self.layout.checkpoint)), map_location=self.device, weights_only=True)
+        except Exception as e:  # pickle, zip and torch errors differ; all mean "not one of ours"
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise TrainingError(f"{where}: not a checkpoint this trainer can load ({reason}); delete it to start the run's training over") from e
+        if not isinstance(ckpt, dict) or ckpt.get("version") != CHECKPOINT_VERSION:
+            version = ckpt.get("version") if isinstance(ckpt, dict) else None
+            raise TrainingError(f"{where}: checkpoint version {version} is not {CHECKPOINT_VERSION}")
         if ckpt.get("task") != self.learner.task or ckpt.get("model_args") != self.learner.model_args:
             raise TrainingError(f"{where}: made for task {ckpt.get('task')!r} with model {ckpt.get('model_args')}, not this run's")
         self.net.load_state_dict(ckpt["model"])

@@ -10,9 +10,10 @@ from __future__ import annotations
 from jobs.tasks import ur
 from jobs.tasks.spec import STAGES, Evaluation, Metric, TaskSpec
 
-__all__ = ["REGISTRY", "STAGES", "Evaluation", "Metric", "TaskSpec", "UnknownTask", "get_task"]
+__all__ = ["DEFAULT_TASK", "REGISTRY", "STAGES", "Evaluation", "Metric", "TaskSpec", "UnknownTask", "get_task"]
 
 REGISTRY: dict[str, TaskSpec] = {spec.name: spec for spec in [ur.spec()]}
+DEFAULT_TASK = "ur"
 
 
 class UnknownTask(ValueError):

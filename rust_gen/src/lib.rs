@@ -3,4 +3,5 @@
 //! only picks the task.
 
 pub mod core;
+pub mod predator;
 pub mod ur;

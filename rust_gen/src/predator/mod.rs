@@ -1,0 +1,6 @@
+//! The boids predator (contract: docs/predator.md): an exact simulation, the encoding a network
+//! sees, the pursuit and planning teachers, episodes, shards, transformer inference, players,
+//! matches and traces.
+
+pub mod encode;
+pub mod sim;

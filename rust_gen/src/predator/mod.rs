@@ -2,5 +2,11 @@
 //! sees, the pursuit and planning teachers, episodes, shards, transformer inference, players,
 //! matches and traces.
 
+pub mod cli;
 pub mod encode;
+pub mod episode;
+pub mod matchplay;
+pub mod planner;
+pub mod players;
 pub mod sim;
+pub mod task;

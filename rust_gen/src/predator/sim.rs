@@ -161,13 +161,18 @@ fn acceleration(boids: &[Boid], i: usize, threat: V2) -> V2 {
         if j == i {
             continue;
         }
-        let d = me.pos.sub(other.pos).norm() + EPSILON;
+        let offset = me.pos.sub(other.pos);
+        // Past sqrt(3601) > 60 no rule applies (d > 60.008): skip the square roots. Exact.
+        if offset.x * offset.x + offset.y * offset.y > NEIGHBOR_DISTANCE * NEIGHBOR_DISTANCE + 1.0 {
+            continue;
+        }
+        let d = offset.norm() + EPSILON;
         if d <= NEIGHBOR_DISTANCE {
             centre = centre.add(other.pos);
             cohesion_count += 1;
         }
         if d > 0.0 && d < DESIRED_SEPARATION {
-            away = away.add(me.pos.sub(other.pos).normalize().div(d));
+            away = away.add(offset.normalize().div(d));
             separation_count += 1;
         }
         if d > 0.0 && d < NEIGHBOR_DISTANCE {

@@ -1,0 +1,206 @@
+//! `rust_gen predator ...`: the predator's subcommands.
+
+use super::episode::Protocol;
+use super::matchplay::play_match;
+use super::players::PlayerSpec;
+use super::task::{PredatorGenerator, Teacher};
+use crate::core::cli::{generate, thread_pool, usage_error, ShardArgs};
+use clap::{Args, Subcommand, ValueEnum};
+use std::process::ExitCode;
+
+#[derive(Subcommand)]
+pub enum PredatorCommand {
+    /// Play EPISODES episodes driven by a teacher and write one shard (one sample per step).
+    Generate(GenerateArgs),
+    /// Write every step of one episode as JSON (positions, velocities, caught ids, actions), from
+    /// an initial state (JSON: width, height, boids, predator) or a seeded evaluation episode.
+    Trace(TraceArgs),
+    /// Play players on the same evaluation episodes and print one JSON report (catch rates with
+    /// 95% intervals, paired differences to the first player, speed).
+    Match(MatchArgs),
+}
+
+pub fn run(command: PredatorCommand) -> ExitCode {
+    match command {
+        PredatorCommand::Generate(args) => generate_shard(args),
+        PredatorCommand::Trace(args) => trace(args),
+        PredatorCommand::Match(args) => play(args),
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ProtocolName {
+    /// The training distribution: canvas, boid count and formation drawn per episode.
+    Default,
+    /// The old system's test: 12 boids, 400 x 300, 2500 steps, formations alternating.
+    Legacy,
+}
+
+#[derive(Args)]
+pub struct MatchArgs {
+    /// Players, comma separated: still, random, pursuit, lead, planner.
+    #[arg(long, value_delimiter = ',', required = true)]
+    players: Vec<String>,
+    /// Evaluation episodes (every player plays each of them).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
+    episodes: u64,
+    #[arg(long, value_enum, default_value_t = ProtocolName::Default)]
+    protocol: ProtocolName,
+    /// Steps per episode of the default protocol.
+    #[arg(long, default_value_t = 1500, value_parser = clap::value_parser!(u32).range(1..))]
+    steps: u32,
+    /// Most boids of the default protocol.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=200))]
+    max_boids: u32,
+    /// Seed of the evaluation episodes.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Worker threads; 0 means every core.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+fn play(args: MatchArgs) -> ExitCode {
+    let specs: Result<Vec<PlayerSpec>, String> = args
+        .players
+        .iter()
+        .map(|p| PlayerSpec::parse(p).map_err(|e| format!("--players: {e}")))
+        .collect();
+    let specs = match specs {
+        Ok(specs) => specs,
+        Err(e) => return usage_error(e),
+    };
+    let protocol = match args.protocol {
+        ProtocolName::Default => Protocol::Default {
+            max_boids: args.max_boids,
+            steps: args.steps,
+        },
+        ProtocolName::Legacy => Protocol::Legacy,
+    };
+    let report = thread_pool(args.threads)
+        .install(|| play_match(&specs, &args.players, protocol, args.episodes, args.seed));
+    println!(
+        "{}",
+        serde_json::to_string(&report).expect("a report serialises")
+    );
+    ExitCode::SUCCESS
+}
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    /// Episodes in this shard (at least 1).
+    #[arg(long, env = "EPISODES", value_parser = clap::value_parser!(u32).range(1..))]
+    episodes: u32,
+    /// The teacher that labels every step and drives the episode.
+    #[arg(long, env = "TEACHER", value_enum, default_value_t = Teacher::Planner)]
+    teacher: Teacher,
+    /// Steps per episode at most (an episode also ends when no boid is left).
+    #[arg(long, env = "STEPS", default_value_t = 1500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    steps: u32,
+    /// Most boids in an episode; the shard pads every sample's boids to this many.
+    #[arg(long, env = "MAX_BOIDS", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=200))]
+    max_boids: u32,
+    #[command(flatten)]
+    shard: ShardArgs,
+}
+
+fn generate_shard(args: GenerateArgs) -> ExitCode {
+    let task = PredatorGenerator {
+        episodes: args.episodes,
+        teacher: args.teacher,
+        steps: args.steps,
+        max_boids: args.max_boids,
+    };
+    generate(&task, &args.shard, args.episodes, "episodes")
+}
+
+#[derive(Args)]
+pub struct TraceArgs {
+    /// The player: still, random, pursuit, lead or planner.
+    #[arg(long)]
+    player: String,
+    /// A JSON file with the initial state ({"width", "height", "boids": [{"pos": {"x", "y"},
+    /// "vel": {...}, "id"}], "predator": {"pos", "vel"}}); without it, --seed draws one.
+    #[arg(long, conflicts_with = "seed")]
+    state: Option<std::path::PathBuf>,
+    /// Seed of an evaluation episode of --protocol (episode 0 of that seed).
+    #[arg(long)]
+    seed: Option<u64>,
+    #[arg(long, value_enum, default_value_t = ProtocolName::Default)]
+    protocol: ProtocolName,
+    /// Steps to run at most.
+    #[arg(long, default_value_t = 1500, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    steps: u32,
+    /// Most boids when drawing a state from --seed.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=200))]
+    max_boids: u32,
+    /// Where to write the trace (default: standard output).
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+}
+
+fn trace(args: TraceArgs) -> ExitCode {
+    use super::episode::run;
+    use super::matchplay::EVAL_STREAM;
+    use super::sim::State;
+    use crate::core::Rng;
+    let spec = match PlayerSpec::parse(&args.player) {
+        Ok(spec) => spec,
+        Err(e) => return usage_error(format!("--player: {e}")),
+    };
+    let protocol = match args.protocol {
+        ProtocolName::Default => Protocol::Default {
+            max_boids: args.max_boids,
+            steps: args.steps,
+        },
+        ProtocolName::Legacy => Protocol::Legacy,
+    };
+    let start: State = match (&args.state, args.seed) {
+        (Some(path), _) => {
+            let text = match std::fs::read_to_string(path) {
+                Ok(text) => text,
+                Err(e) => return usage_error(format!("--state '{}': {e}", path.display())),
+            };
+            match serde_json::from_str::<State>(&text) {
+                Ok(state) if state.width > 0.0 && state.height > 0.0 => state,
+                Ok(_) => {
+                    return usage_error(format!(
+                        "--state '{}': width and height must be positive",
+                        path.display()
+                    ))
+                }
+                Err(e) => {
+                    return usage_error(format!("--state '{}': not a state: {e}", path.display()))
+                }
+            }
+        }
+        (None, Some(seed)) => {
+            protocol.initial_state(0, &mut Rng::for_episode(seed, EVAL_STREAM, 0))
+        }
+        (None, None) => return usage_error("give --state FILE or --seed N".into()),
+    };
+    let mut player = spec.build(Rng::new(args.seed.unwrap_or(0)));
+    let mut steps = Vec::new();
+    let mut state = start.clone();
+    let outcome = run(
+        start.clone(),
+        args.steps,
+        player.as_mut(),
+        |_, _, action| {
+            let caught = state.step(action);
+            steps.push(serde_json::json!({"action": [action.0, action.1], "caught": caught, "boids": state.boids, "predator": state.predator}));
+        },
+    );
+    let out = serde_json::json!({"initial": start, "player": args.player, "caught": outcome.caught, "steps": steps});
+    let text = serde_json::to_string(&out).expect("a trace serialises");
+    match args.out {
+        Some(path) => {
+            if let Err(e) = std::fs::write(&path, text) {
+                eprintln!("error: --out '{}': {e}", path.display());
+                return ExitCode::from(1);
+            }
+        }
+        None => println!("{text}"),
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,133 @@
+//! The planning teacher (docs/predator.md, section 6). Every other step it rolls out, on a copy
+//! of the flock within 500 px run by the real simulation, a closed-loop interception policy for
+//! each candidate target (the 8 nearest boids, and "whichever boid can be met soonest") for 100
+//! steps, scores each rollout by its catches (earlier ones count more) and then by how close it
+//! ends to a boid, and takes the first action of the best. Far from every boid it intercepts.
+
+use super::encode::{pursuit, wrapped_delta, Observation};
+use super::episode::Policy;
+use super::players::{intercept, intercept_of};
+use super::sim::{Boid, State, V2};
+
+pub struct Planner {
+    /// Candidate targets: the nearest this many boids, besides "earliest interception".
+    pub targets: usize,
+    /// Steps each rollout runs.
+    pub horizon: u32,
+    /// A plan is kept for this many steps.
+    pub replan_every: u32,
+    /// Boids farther than this (on the torus) are left out of the rollouts.
+    pub radius: f64,
+    plan: (f64, f64),
+    age: u32,
+    world: State,
+    caught: Vec<u32>,
+}
+
+impl Default for Planner {
+    fn default() -> Self {
+        Planner {
+            targets: 12,
+            horizon: 100,
+            replan_every: 2,
+            radius: 500.0,
+            plan: (0.0, 0.0),
+            age: u32::MAX,
+            world: State {
+                width: 0.0,
+                height: 0.0,
+                boids: Vec::new(),
+                predator: super::sim::Predator {
+                    pos: V2::ZERO,
+                    vel: V2::ZERO,
+                },
+            },
+            caught: Vec::new(),
+        }
+    }
+}
+
+/// Distance on the torus the canvas wraps into (one wrap per axis, as the encoder does).
+fn torus_distance(a: V2, b: V2, width: f64, height: f64) -> f64 {
+    let (dx, dy) = (
+        wrapped_delta(a.x - b.x, width),
+        wrapped_delta(a.y - b.y, height),
+    );
+    (dx * dx + dy * dy).sqrt()
+}
+
+impl Planner {
+    /// Rolls out "intercept `target`" (or the earliest interception when None, or once the
+    /// target is caught) for the horizon on a copy of the nearby flock; returns its score and
+    /// its first action.
+    fn rollout(
+        &mut self,
+        state: &State,
+        nearby: &[Boid],
+        target: Option<u32>,
+    ) -> (f64, (f64, f64)) {
+        self.world.width = state.width;
+        self.world.height = state.height;
+        self.world.predator = state.predator;
+        self.world.boids.clear();
+        self.world.boids.extend_from_slice(nearby);
+        let (mut score, mut first) = (0.0, None);
+        let mut target = target;
+        for t in 0..self.horizon {
+            if target.is_some_and(|id| !self.world.boids.iter().any(|b| b.id == id)) {
+                target = None;
+            }
+            let action = intercept_of(&self.world, target).unwrap_or((0.0, 0.0));
+            first.get_or_insert(action);
+            self.world.step_into(action, &mut self.caught);
+            score +=
+                self.caught.len() as f64 * 1000.0 * (1.0 - t as f64 / (2.0 * self.horizon as f64));
+            if self.world.boids.is_empty() {
+                return (score, first.unwrap_or((0.0, 0.0)));
+            }
+        }
+        let p = self.world.predator.pos;
+        let nearest = self
+            .world
+            .boids
+            .iter()
+            .map(|b| torus_distance(b.pos, p, state.width, state.height))
+            .fold(f64::INFINITY, f64::min);
+        (score - nearest, first.unwrap_or((0.0, 0.0)))
+    }
+}
+
+impl Policy for Planner {
+    fn act(&mut self, state: &State, obs: &Observation) -> (f64, f64) {
+        if self.age < self.replan_every {
+            self.age += 1;
+            return self.plan;
+        }
+        self.age = 1;
+        let p = state.predator.pos;
+        let mut nearby: Vec<(f64, Boid)> = state
+            .boids
+            .iter()
+            .map(|b| (torus_distance(b.pos, p, state.width, state.height), *b))
+            .filter(|(d, _)| *d < self.radius)
+            .collect();
+        if nearby.is_empty() {
+            self.plan = intercept(state).unwrap_or_else(|| pursuit(obs));
+            return self.plan;
+        }
+        nearby.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let flock: Vec<Boid> = nearby.iter().map(|(_, b)| *b).collect();
+        let targets: Vec<Option<u32>> = std::iter::once(None)
+            .chain(flock.iter().take(self.targets).map(|b| Some(b.id)))
+            .collect();
+        let mut best = (f64::NEG_INFINITY, (0.0, 0.0));
+        for target in targets {
+            let (score, action) = self.rollout(state, &flock, target);
+            if score > best.0 {
+                best = (score, action);
+            }
+        }
+        self.plan = best.1;
+        self.plan
+    }
+}

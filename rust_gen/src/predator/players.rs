@@ -1,0 +1,141 @@
+//! Who steers the predator: `still`, `random`, `pursuit`, `lead` (pursuit aimed ahead of the
+//! target), `planner` and `net:FILE`.
+
+use super::encode::{pursuit, Observation};
+use super::episode::Policy;
+use super::planner::Planner;
+use super::sim::State;
+use crate::core::Rng;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum PlayerSpec {
+    Still,
+    Random,
+    Pursuit,
+    Lead,
+    Planner,
+}
+
+impl PlayerSpec {
+    pub fn parse(text: &str) -> Result<PlayerSpec, String> {
+        match text {
+            "still" => Ok(PlayerSpec::Still),
+            "random" => Ok(PlayerSpec::Random),
+            "pursuit" => Ok(PlayerSpec::Pursuit),
+            "lead" => Ok(PlayerSpec::Lead),
+            "planner" => Ok(PlayerSpec::Planner),
+            _ => Err(format!(
+                "'{text}' is not a player: expected still, random, pursuit, lead or planner"
+            )),
+        }
+    }
+
+    /// A fresh player; `rng` is the player's own stream (only `random` draws from it).
+    pub fn build(&self, rng: Rng) -> Box<dyn Policy> {
+        match self {
+            PlayerSpec::Still => Box::new(Still),
+            PlayerSpec::Random => Box::new(RandomPlayer(rng)),
+            PlayerSpec::Pursuit => Box::new(Pursuit),
+            PlayerSpec::Lead => Box::new(Lead),
+            PlayerSpec::Planner => Box::new(Planner::default()),
+        }
+    }
+}
+
+pub struct Still;
+
+impl Policy for Still {
+    fn act(&mut self, _: &State, _: &Observation) -> (f64, f64) {
+        (0.0, 0.0)
+    }
+}
+
+pub struct RandomPlayer(pub Rng);
+
+impl Policy for RandomPlayer {
+    fn act(&mut self, _: &State, _: &Observation) -> (f64, f64) {
+        (self.0.next_f64() * 2.0 - 1.0, self.0.next_f64() * 2.0 - 1.0)
+    }
+}
+
+pub struct Pursuit;
+
+impl Policy for Pursuit {
+    fn act(&mut self, _: &State, obs: &Observation) -> (f64, f64) {
+        pursuit(obs)
+    }
+}
+
+/// Interception: for each boid (and its images one canvas away on each axis, since the canvas
+/// wraps), the earliest time t at which a predator at full speed from here could meet it if it
+/// kept its velocity (|r + v t| = 2 t); head for the earliest meeting point. Without one, pursuit.
+pub struct Lead;
+
+impl Policy for Lead {
+    fn act(&mut self, state: &State, obs: &Observation) -> (f64, f64) {
+        intercept(state).unwrap_or_else(|| pursuit(obs))
+    }
+}
+
+/// The heading to the earliest interception (see `Lead`), if any within `MAX_INTERCEPT` steps.
+pub fn intercept(state: &State) -> Option<(f64, f64)> {
+    intercept_of(state, None)
+}
+
+/// `intercept`, of boid `target` only when given (by id).
+pub fn intercept_of(state: &State, target: Option<u32>) -> Option<(f64, f64)> {
+    const MAX_INTERCEPT: f64 = 2000.0;
+    let p = state.predator.pos;
+    let speed = super::sim::PREDATOR_MAX_SPEED;
+    let mut best: Option<(f64, f64, f64)> = None;
+    for b in state
+        .boids
+        .iter()
+        .filter(|b| target.is_none_or(|id| b.id == id))
+    {
+        let (rx, ry) = (b.pos.x - p.x, b.pos.y - p.y);
+        let (vx, vy) = (b.vel.x, b.vel.y);
+        for kx in [-1.0, 0.0, 1.0] {
+            for ky in [-1.0, 0.0, 1.0] {
+                let (x, y) = (rx + kx * state.width, ry + ky * state.height);
+                // (v.v - s^2) t^2 + 2 (r.v) t + r.r = 0, smallest t > 0.
+                let a = vx * vx + vy * vy - speed * speed;
+                let bq = 2.0 * (x * vx + y * vy);
+                let c = x * x + y * y;
+                let t = if a.abs() < 1e-12 {
+                    if bq < 0.0 {
+                        -c / bq
+                    } else {
+                        continue;
+                    }
+                } else {
+                    let disc = bq * bq - 4.0 * a * c;
+                    if disc < 0.0 {
+                        continue;
+                    }
+                    let root = disc.sqrt();
+                    let (t1, t2) = ((-bq - root) / (2.0 * a), (-bq + root) / (2.0 * a));
+                    let (lo, hi) = if t1 < t2 { (t1, t2) } else { (t2, t1) };
+                    if lo > 0.0 {
+                        lo
+                    } else if hi > 0.0 {
+                        hi
+                    } else {
+                        continue;
+                    }
+                };
+                if t < MAX_INTERCEPT && best.is_none_or(|(bt, _, _)| t < bt) {
+                    best = Some((t, x + vx * t, y + vy * t));
+                }
+            }
+        }
+    }
+    best.map(|(_, x, y)| {
+        let n = (x * x + y * y).sqrt();
+        if n < 1e-9 {
+            (0.0, 0.0)
+        } else {
+            (x / n, y / n)
+        }
+    })
+}

@@ -1,0 +1,181 @@
+//! The predator as a generator task: one episode of the default protocol driven by a teacher,
+//! one sample per step (docs/predator.md, section 4).
+
+use super::encode::Observation;
+use super::episode::{run, Policy, Protocol};
+use super::planner::Planner;
+use super::players::Pursuit;
+use super::sim::State;
+use crate::core::safetensors::{put_f32s, Dtype, Tensor, Writer};
+use crate::core::{Rng, Task};
+use serde_json::{json, Map, Value};
+use std::io::{self, Write};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Teacher {
+    /// Closest pursuit (the old system's teacher).
+    Pursuit,
+    /// The planning teacher.
+    Planner,
+}
+
+impl Teacher {
+    fn name(self) -> &'static str {
+        match self {
+            Teacher::Pursuit => "pursuit",
+            Teacher::Planner => "planner",
+        }
+    }
+
+    fn build(self) -> Box<dyn Policy> {
+        match self {
+            Teacher::Pursuit => Box::new(Pursuit),
+            Teacher::Planner => Box::new(Planner::default()),
+        }
+    }
+}
+
+pub struct PredatorGenerator {
+    pub episodes: u32,
+    pub teacher: Teacher,
+    pub steps: u32,
+    pub max_boids: u32,
+}
+
+/// One episode's samples, column by column (boids zero-padded to the shard's maximum).
+#[derive(Default)]
+pub struct EpisodeRecord {
+    index: u32,
+    context: Vec<[f32; 2]>,
+    predator: Vec<[f32; 4]>,
+    boids: Vec<[f32; 4]>,
+    count: Vec<u16>,
+    target: Vec<[f32; 2]>,
+    boids_at_start: u32,
+    caught: u32,
+}
+
+fn f32s<const N: usize>(v: [f64; N]) -> [f32; N] {
+    v.map(|x| x as f32)
+}
+
+impl PredatorGenerator {
+    fn protocol(&self) -> Protocol {
+        Protocol::Default {
+            max_boids: self.max_boids,
+            steps: self.steps,
+        }
+    }
+
+    fn record(&self, rec: &mut EpisodeRecord, obs: &Observation, target: (f64, f64)) {
+        rec.context.push(f32s(obs.context));
+        rec.predator.push(f32s(obs.predator));
+        rec.count.push(obs.boids.len() as u16);
+        rec.boids.extend(obs.boids.iter().map(|b| f32s(*b)));
+        rec.boids.extend(std::iter::repeat_n(
+            [0.0; 4],
+            self.max_boids as usize - obs.boids.len(),
+        ));
+        rec.target.push([target.0 as f32, target.1 as f32]);
+    }
+}
+
+/// A tensor with one row per sample, in episode order, written by `put` for each episode.
+fn column<'a>(
+    episodes: &'a [EpisodeRecord],
+    name: &'static str,
+    dtype: Dtype,
+    shape: Vec<usize>,
+    put: impl Fn(&EpisodeRecord, &mut dyn Write) -> io::Result<()> + 'a,
+) -> Tensor<'a> {
+    let write: Writer<'a> = Box::new(move |out| episodes.iter().try_for_each(|e| put(e, out)));
+    Tensor {
+        name,
+        dtype,
+        shape,
+        write,
+    }
+}
+
+impl Task for PredatorGenerator {
+    type Episode = EpisodeRecord;
+
+    fn name(&self) -> &'static str {
+        "predator"
+    }
+
+    fn play(&self, index: u32, rng: &mut Rng) -> EpisodeRecord {
+        let start: State = self.protocol().initial_state(index, rng);
+        let mut rec = EpisodeRecord {
+            index,
+            boids_at_start: start.boids.len() as u32,
+            ..EpisodeRecord::default()
+        };
+        let mut teacher = self.teacher.build();
+        let outcome = run(start, self.steps, teacher.as_mut(), |_, obs, action| {
+            self.record(&mut rec, obs, action)
+        });
+        rec.caught = outcome.caught;
+        rec
+    }
+
+    fn rows(episode: &EpisodeRecord) -> usize {
+        episode.count.len()
+    }
+
+    fn tensors<'a>(&self, episodes: &'a [EpisodeRecord]) -> Vec<Tensor<'a>> {
+        let n: usize = episodes.iter().map(Self::rows).sum();
+        let m = self.max_boids as usize;
+        vec![
+            column(episodes, "context", Dtype::F32, vec![n, 2], |e, out| {
+                e.context.iter().try_for_each(|r| put_f32s(out, r))
+            }),
+            column(episodes, "predator", Dtype::F32, vec![n, 4], |e, out| {
+                e.predator.iter().try_for_each(|r| put_f32s(out, r))
+            }),
+            column(episodes, "boids", Dtype::F32, vec![n, m, 4], |e, out| {
+                e.boids.iter().try_for_each(|r| put_f32s(out, r))
+            }),
+            column(episodes, "count", Dtype::U16, vec![n], |e, out| {
+                e.count
+                    .iter()
+                    .try_for_each(|c| out.write_all(&c.to_le_bytes()))
+            }),
+            column(episodes, "target", Dtype::F32, vec![n, 2], |e, out| {
+                e.target.iter().try_for_each(|r| put_f32s(out, r))
+            }),
+            column(episodes, "episode", Dtype::U32, vec![n], |e, out| {
+                (0..e.count.len()).try_for_each(|_| out.write_all(&e.index.to_le_bytes()))
+            }),
+            column(episodes, "step", Dtype::U32, vec![n], |e, out| {
+                (0..e.count.len() as u32).try_for_each(|s| out.write_all(&s.to_le_bytes()))
+            }),
+        ]
+    }
+
+    fn metadata(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("teacher", self.teacher.name().to_string()),
+            ("episodes", self.episodes.to_string()),
+            ("max_boids", self.max_boids.to_string()),
+            ("steps", self.steps.to_string()),
+        ]
+    }
+
+    fn report(&self, episodes: &[EpisodeRecord], _: f64) -> Map<String, Value> {
+        let boids: u64 = episodes.iter().map(|e| e.boids_at_start as u64).sum();
+        let caught: u64 = episodes.iter().map(|e| e.caught as u64).sum();
+        let rates: Vec<f64> = episodes
+            .iter()
+            .map(|e| e.caught as f64 / e.boids_at_start.max(1) as f64)
+            .collect();
+        let mut out = Map::new();
+        out.insert("boids".into(), json!(boids));
+        out.insert("caught".into(), json!(caught));
+        out.insert(
+            "mean_catch_rate".into(),
+            json!(rates.iter().sum::<f64>() / rates.len().max(1) as f64),
+        );
+        out
+    }
+}

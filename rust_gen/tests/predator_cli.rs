@@ -1,0 +1,254 @@
+//! The real binary for the predator: deterministic shards, traces that replay from their own
+//! initial state, matches, and bad input.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rust_gen"));
+    for var in [
+        "EPISODES",
+        "TEACHER",
+        "STEPS",
+        "MAX_BOIDS",
+        "SEED",
+        "SHARD_INDEX",
+        "OUT",
+        "THREADS",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("the binary runs")
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rust_gen-predator-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    dir
+}
+
+fn generate(out: &Path, threads: &str, teacher: &str) -> Value {
+    let o = out.to_str().expect("utf-8");
+    let args = [
+        "predator",
+        "generate",
+        "--episodes",
+        "5",
+        "--teacher",
+        teacher,
+        "--steps",
+        "120",
+        "--max-boids",
+        "12",
+        "--seed",
+        "8",
+        "--shard-index",
+        "1",
+        "--threads",
+        threads,
+        "--out",
+        o,
+    ];
+    let output = run(&args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("one JSON line")
+}
+
+#[test]
+fn shards_are_the_same_with_1_and_2_threads_and_have_the_documented_tensors() {
+    for teacher in ["pursuit", "planner"] {
+        let (a, b) = (temp(&format!("{teacher}1")), temp(&format!("{teacher}2")));
+        let line = generate(&a, "1", teacher);
+        generate(&b, "2", teacher);
+        let (fa, fb) = (
+            std::fs::read(a.join("shard-00001.safetensors")).expect("a"),
+            std::fs::read(b.join("shard-00001.safetensors")).expect("b"),
+        );
+        assert_eq!(fa, fb, "{teacher}: thread count changed the shard");
+        let rows = line["rows"].as_u64().expect("rows") as usize;
+        assert_eq!(line["metadata"]["teacher"], teacher);
+        assert_eq!(line["episodes"], 5);
+        let head_len = u64::from_le_bytes(fa[..8].try_into().expect("8")) as usize;
+        let head: Value = serde_json::from_slice(&fa[8..8 + head_len]).expect("header");
+        let shape = |name: &str| {
+            head[name]["shape"]
+                .as_array()
+                .expect(name)
+                .iter()
+                .map(|v| v.as_u64().expect("dim") as usize)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(shape("context"), vec![rows, 2]);
+        assert_eq!(shape("predator"), vec![rows, 4]);
+        assert_eq!(shape("boids"), vec![rows, 12, 4]);
+        assert_eq!(shape("target"), vec![rows, 2]);
+        for name in ["count", "episode", "step"] {
+            assert_eq!(shape(name), vec![rows], "{name}");
+        }
+        assert_eq!(head["count"]["dtype"], "U16");
+        assert_eq!(head["boids"]["dtype"], "F32");
+        let _ = std::fs::remove_dir_all(a);
+        let _ = std::fs::remove_dir_all(b);
+    }
+}
+
+#[test]
+fn a_trace_replays_exactly_from_its_own_initial_state() {
+    let dir = temp("trace");
+    let first = run(&[
+        "predator",
+        "trace",
+        "--player",
+        "planner",
+        "--seed",
+        "3",
+        "--steps",
+        "300",
+        "--max-boids",
+        "20",
+    ]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let trace: Value = serde_json::from_slice(&first.stdout).expect("JSON");
+    assert!(!trace["steps"].as_array().expect("steps").is_empty());
+    let state = dir.join("state.json");
+    std::fs::write(&state, trace["initial"].to_string()).expect("write");
+    let again = run(&[
+        "predator",
+        "trace",
+        "--player",
+        "planner",
+        "--state",
+        state.to_str().expect("utf-8"),
+        "--steps",
+        "300",
+    ]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let replayed: Value = serde_json::from_slice(&again.stdout).expect("JSON");
+    assert_eq!(
+        trace["steps"], replayed["steps"],
+        "floats round-trip through JSON, so the replay is exact"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn matches_pair_players_on_the_same_episodes() {
+    let output = run(&[
+        "predator",
+        "match",
+        "--players",
+        "pursuit,pursuit,still",
+        "--episodes",
+        "12",
+        "--steps",
+        "200",
+        "--seed",
+        "1",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let players = report["players"].as_array().expect("players");
+    assert_eq!(
+        players[1]["catch_rate"], players[0]["catch_rate"],
+        "the same player on the same episodes"
+    );
+    assert_eq!(
+        players[1]["paired_difference_ci95"],
+        serde_json::json!([0.0, 0.0])
+    );
+    let (lo, hi) = (
+        players[2]["catch_rate_ci95"][0].as_f64().expect("lo"),
+        players[2]["catch_rate_ci95"][1].as_f64().expect("hi"),
+    );
+    assert!(
+        lo <= players[2]["catch_rate"].as_f64().expect("rate")
+            && players[2]["catch_rate"].as_f64().expect("rate") <= hi
+    );
+}
+
+fn fails_with(args: &[&str], message: &str) {
+    let output = run(args);
+    assert_eq!(output.status.code(), Some(2), "{args:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(message), "{args:?}: {stderr}");
+}
+
+#[test]
+fn bad_input_is_refused_naming_the_flag() {
+    let dir = temp("bad");
+    let out = dir.to_str().expect("utf-8");
+    fails_with(
+        &["predator", "generate", "--episodes", "0", "--out", out],
+        "--episodes",
+    );
+    fails_with(
+        &[
+            "predator",
+            "generate",
+            "--episodes",
+            "2",
+            "--teacher",
+            "oracle",
+            "--out",
+            out,
+        ],
+        "--teacher",
+    );
+    fails_with(
+        &[
+            "predator",
+            "generate",
+            "--episodes",
+            "2",
+            "--max-boids",
+            "500",
+            "--out",
+            out,
+        ],
+        "--max-boids",
+    );
+    fails_with(
+        &["predator", "match", "--players", "pursuit,wolf"],
+        "--players: 'wolf' is not a player",
+    );
+    let state = dir.join("state.json");
+    std::fs::write(&state, "{\"width\": 100}").expect("write");
+    fails_with(
+        &[
+            "predator",
+            "trace",
+            "--player",
+            "still",
+            "--state",
+            state.to_str().expect("utf-8"),
+        ],
+        "state.json': not a state",
+    );
+    fails_with(
+        &["predator", "trace", "--player", "still"],
+        "give --state FILE or --seed N",
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -38,7 +38,7 @@ pub enum ProtocolName {
 
 #[derive(Args)]
 pub struct MatchArgs {
-    /// Players, comma separated: still, random, pursuit, lead, planner.
+    /// Players, comma separated: still, random, pursuit, lead, planner, net:FILE.
     #[arg(long, value_delimiter = ',', required = true)]
     players: Vec<String>,
     /// Evaluation episodes (every player plays each of them).
@@ -116,7 +116,7 @@ fn generate_shard(args: GenerateArgs) -> ExitCode {
 
 #[derive(Args)]
 pub struct TraceArgs {
-    /// The player: still, random, pursuit, lead or planner.
+    /// The player: still, random, pursuit, lead, planner or net:FILE.
     #[arg(long)]
     player: String,
     /// A JSON file with the initial state ({"width", "height", "boids": [{"pos": {"x", "y"},

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod encode;
 pub mod episode;
 pub mod matchplay;
+pub mod nn;
 pub mod planner;
 pub mod players;
 pub mod sim;

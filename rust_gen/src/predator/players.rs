@@ -1,19 +1,22 @@
-//! Who steers the predator: `still`, `random`, `pursuit`, `lead` (pursuit aimed ahead of the
-//! target), `planner` and `net:FILE`.
+//! Who steers the predator: `still`, `random`, `pursuit`, `lead` (interception), `planner` and
+//! `net:FILE` (a transformer from the browser file or our own).
 
 use super::encode::{pursuit, Observation};
 use super::episode::Policy;
+use super::nn::{Scratch, Transformer};
 use super::planner::Planner;
 use super::sim::State;
 use crate::core::Rng;
+use std::sync::Arc;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone)]
 pub enum PlayerSpec {
     Still,
     Random,
     Pursuit,
     Lead,
     Planner,
+    Net(Arc<Transformer>),
 }
 
 impl PlayerSpec {
@@ -38,7 +41,24 @@ impl PlayerSpec {
             PlayerSpec::Pursuit => Box::new(Pursuit),
             PlayerSpec::Lead => Box::new(Lead),
             PlayerSpec::Planner => Box::new(Planner::default()),
+            PlayerSpec::Net(net) => Box::new(NetPlayer {
+                net: net.clone(),
+                scratch: Scratch::default(),
+            }),
         }
+    }
+}
+
+/// One network call per step.
+pub struct NetPlayer {
+    pub net: Arc<Transformer>,
+    pub scratch: Scratch,
+}
+
+impl Policy for NetPlayer {
+    fn act(&mut self, _: &State, obs: &Observation) -> (f64, f64) {
+        let [x, y] = self.net.forward(obs, &mut self.scratch);
+        (x as f64, y as f64)
     }
 }
 

@@ -80,6 +80,7 @@ bench: bench-generator bench-trainer
 bench-generator: build
 	mkdir -p bench/results
 	$(BIN) ur bench --out bench/results/generator.json | tee bench/results/generator.md
+	$(BIN) predator bench --out bench/results/predator.json | tee bench/results/predator.md
 
 bench-trainer: setup build
 	$(PY) bench/trainer_bench.py

@@ -15,6 +15,8 @@ pub enum PredatorCommand {
     /// Write every step of one episode as JSON (positions, velocities, caught ids, actions), from
     /// an initial state (JSON: width, height, boids, predator) or a seeded evaluation episode.
     Trace(TraceArgs),
+    /// Measure simulation steps/s, generator samples/s per teacher and inference time.
+    Bench(super::bench::BenchArgs),
     /// Play players on the same evaluation episodes and print one JSON report (catch rates with
     /// 95% intervals, paired differences to the first player, speed).
     Match(MatchArgs),
@@ -25,6 +27,7 @@ pub fn run(command: PredatorCommand) -> ExitCode {
         PredatorCommand::Generate(args) => generate_shard(args),
         PredatorCommand::Trace(args) => trace(args),
         PredatorCommand::Match(args) => play(args),
+        PredatorCommand::Bench(args) => super::bench::run(args),
     }
 }
 

@@ -2,6 +2,7 @@
 //! sees, the pursuit and planning teachers, episodes, shards, transformer inference, players,
 //! matches and traces.
 
+pub mod bench;
 pub mod cli;
 pub mod encode;
 pub mod episode;

@@ -11,7 +11,7 @@ const LN_EPS: f32 = 1e-5;
 
 struct Block {
     ln: (Vec<f32>, Vec<f32>),
-    qkv_w: Vec<f32>, // [3d][d]
+    qkv_w: Vec<f32>, // all matrices transposed at load: [in][out]
     qkv_b: Vec<f32>,
     out_w: Vec<f32>, // [d][d]
     out_b: Vec<f32>,
@@ -213,16 +213,16 @@ impl Transformer {
             let l = |name: &str, shape: &[usize]| v(&format!("layers.{i}.{name}"), shape);
             blocks.push(Block {
                 ln: (l("ln_scale", &[d])?, l("ln_bias", &[d])?),
-                qkv_w: l("qkv_weight", &[3 * d, d])?,
+                qkv_w: transpose(l("qkv_weight", &[3 * d, d])?, 3 * d, d),
                 qkv_b: l("qkv_bias", &[3 * d])?,
-                out_w: l("attn_out_weight", &[d, d])?,
+                out_w: transpose(l("attn_out_weight", &[d, d])?, d, d),
                 out_b: l("attn_out_bias", &[d])?,
                 ffn_ln: (l("ffn_ln_scale", &[d])?, l("ffn_ln_bias", &[d])?),
-                gate_w: l("ffn_gate_weight", &[ff, d])?,
+                gate_w: transpose(l("ffn_gate_weight", &[ff, d])?, ff, d),
                 gate_b: l("ffn_gate_bias", &[ff])?,
-                up_w: l("ffn_up_weight", &[ff, d])?,
+                up_w: transpose(l("ffn_up_weight", &[ff, d])?, ff, d),
                 up_b: l("ffn_up_bias", &[ff])?,
-                down_w: l("ffn_down_weight", &[d, ff])?,
+                down_w: transpose(l("ffn_down_weight", &[d, ff])?, d, ff),
                 down_b: l("ffn_down_bias", &[d])?,
             });
         }
@@ -242,19 +242,22 @@ impl Transformer {
             ffn_hidden: ff,
             cls: add(&v("cls_embedding", &[d])?, &typed("cls")?),
             ctx: (
-                v("ctx_projection", &[d, 2])?,
+                transpose(v("ctx_projection", &[d, 2])?, d, 2),
                 add(&bias("ctx_projection")?, &typed("ctx")?),
             ),
             pred: (
-                v("predator_projection", &[d, 4])?,
+                transpose(v("predator_projection", &[d, 4])?, d, 4),
                 add(&bias("predator_projection")?, &typed("predator")?),
             ),
             boid: (
-                v("boid_projection", &[d, 4])?,
+                transpose(v("boid_projection", &[d, 4])?, d, 4),
                 add(&bias("boid_projection")?, &typed("boid")?),
             ),
             blocks,
-            output: (v("output_weight", &[2, d])?, v("output_bias", &[2])?),
+            output: (
+                transpose(v("output_weight", &[2, d])?, 2, d),
+                v("output_bias", &[2])?,
+            ),
         })
     }
 
@@ -391,17 +394,28 @@ impl Transformer {
     }
 }
 
-/// y = W x + b with W [out][in] row-major.
-fn linear(w: &[f32], b: &[f32], x: &[f32], y: &mut [f32]) {
-    let n = x.len();
-    for (j, out) in y.iter_mut().enumerate() {
-        *out = w[j * n..(j + 1) * n]
-            .iter()
-            .zip(x)
-            .map(|(a, b)| a * b)
-            .sum::<f32>()
-            + b[j];
+/// y = W x + b, with W stored transposed ([in][out], see `transpose`): the inner loop runs
+/// along the outputs, independent lanes the compiler vectorizes (a dot product per output would
+/// be a float reduction, which it may not reorder).
+fn linear(wt: &[f32], b: &[f32], x: &[f32], y: &mut [f32]) {
+    let n = y.len();
+    y.copy_from_slice(&b[..n]);
+    for (i, xi) in x.iter().enumerate() {
+        for (out, w) in y.iter_mut().zip(&wt[i * n..(i + 1) * n]) {
+            *out += xi * w;
+        }
     }
+}
+
+/// [rows][cols] row-major to [cols][rows].
+fn transpose(m: Vec<f32>, rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0; m.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = m[r * cols + c];
+        }
+    }
+    t
 }
 
 fn layer_norm(x: &[f32], (scale, bias): &(Vec<f32>, Vec<f32>), y: &mut [f32]) {
@@ -418,4 +432,40 @@ fn layer_norm(x: &[f32], (scale, bias): &(Vec<f32>, Vec<f32>), y: &mut [f32]) {
 fn gelu(x: f32) -> f32 {
     let x = x as f64;
     (0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2))) as f32
+}
+
+/// A browser file with random weights (scaled like PyTorch's initialisation), for benchmarks.
+pub fn random_browser_file(
+    rng: &mut crate::core::Rng,
+    d: usize,
+    heads: usize,
+    layers: usize,
+    ffn: usize,
+) -> Value {
+    let mut v = |n: usize, scale: f64| -> Vec<f64> {
+        (0..n)
+            .map(|_| (rng.next_f64() * 2.0 - 1.0) * scale)
+            .collect()
+    };
+    let mut m = |rows: usize, cols: usize| -> Vec<Vec<f64>> {
+        (0..rows)
+            .map(|_| v(cols, 1.0 / (cols as f64).sqrt()))
+            .collect()
+    };
+    let blocks: Vec<Value> = (0..layers)
+        .map(|_| {
+            serde_json::json!({
+                "ln_scale": vec![1.0; d], "ln_bias": vec![0.0; d], "qkv_weight": m(3 * d, d), "qkv_bias": vec![0.0; 3 * d],
+                "attn_out_weight": m(d, d), "attn_out_bias": vec![0.0; d], "ffn_ln_scale": vec![1.0; d], "ffn_ln_bias": vec![0.0; d],
+                "ffn_gate_weight": m(ffn, d), "ffn_gate_bias": vec![0.0; ffn], "ffn_up_weight": m(ffn, d), "ffn_up_bias": vec![0.0; ffn],
+                "ffn_down_weight": m(d, ffn), "ffn_down_bias": vec![0.0; d],
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "d_model": d, "n_heads": heads, "n_layers": layers, "ffn_hidden": ffn,
+        "cls_embedding": m(1, d)[0], "type_embeddings": {"cls": m(1, d)[0], "ctx": m(1, d)[0], "predator": m(1, d)[0], "boid": m(1, d)[0]},
+        "ctx_projection": m(d, 2), "predator_projection": m(d, 4), "boid_projection": m(d, 4),
+        "layers": blocks, "output_weight": m(2, d), "output_bias": vec![0.0; 2],
+    })
 }

@@ -14,7 +14,7 @@ RUST_SOURCES := $(shell find rust_gen/src -name '*.rs') rust_gen/Cargo.toml
 # Settings given on the make command line (GAMES=2000 EPOCHS=50 ...) reach the jobs as
 # environment variables: make exports command-line variables to its recipes.
 .DEFAULT_GOAL := help
-.PHONY: help setup build job test test-rust test-python test-images lint bench bench-generator bench-trainer images manifests clean
+.PHONY: help setup build job test test-rust test-python test-images lint bench bench-generator bench-trainer bench-predator-python images manifests clean
 
 DOCKER ?= docker
 IMAGE_PREFIX ?= ludus
@@ -75,7 +75,7 @@ manifests: setup
 test-images: setup build
 	$(PY) -m pytest -q tests/images
 
-bench: bench-generator bench-trainer
+bench: bench-generator bench-trainer bench-predator-python
 
 bench-generator: build
 	mkdir -p bench/results
@@ -84,6 +84,9 @@ bench-generator: build
 
 bench-trainer: setup build
 	$(PY) bench/trainer_bench.py
+
+bench-predator-python: setup build
+	$(PY) bench/predator_python_bench.py --episodes 12
 
 clean:
 	rm -rf $(VENV) rust_gen/target store

@@ -143,7 +143,7 @@ pub struct TraceArgs {
 }
 
 fn trace(args: TraceArgs) -> ExitCode {
-    use super::episode::run;
+    use super::encode::Observation;
     use super::matchplay::EVAL_STREAM;
     use super::sim::State;
     use crate::core::Rng;
@@ -183,18 +183,22 @@ fn trace(args: TraceArgs) -> ExitCode {
         (None, None) => return usage_error("give --state FILE or --seed N".into()),
     };
     let mut player = spec.build(Rng::new(args.seed.unwrap_or(0)));
-    let mut steps = Vec::new();
-    let mut state = start.clone();
-    let outcome = run(
-        start.clone(),
-        args.steps,
-        player.as_mut(),
-        |_, _, action| {
-            let caught = state.step(action);
-            steps.push(serde_json::json!({"action": [action.0, action.1], "caught": caught, "boids": state.boids, "predator": state.predator}));
-        },
-    );
-    let out = serde_json::json!({"initial": start, "player": args.player, "caught": outcome.caught, "steps": steps});
+    let (mut state, mut obs, mut caught) = (start.clone(), Observation::default(), Vec::new());
+    let (mut steps, mut total, mut seconds) = (Vec::new(), 0usize, 0.0);
+    for _ in 0..args.steps {
+        if state.boids.is_empty() {
+            break;
+        }
+        let started = std::time::Instant::now();
+        obs.update(&state);
+        let action = player.act(&state, &obs);
+        state.step_into(action, &mut caught);
+        seconds += started.elapsed().as_secs_f64();
+        total += caught.len();
+        steps.push(serde_json::json!({"action": [action.0, action.1], "caught": caught, "boids": state.boids, "predator": state.predator}));
+    }
+    // `seconds`: the simulation and the player only, not the JSON.
+    let out = serde_json::json!({"initial": start, "player": args.player, "caught": total, "seconds": seconds, "steps": steps});
     let text = serde_json::to_string(&out).expect("a trace serialises");
     match args.out {
         Some(path) => {

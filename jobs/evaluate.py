@@ -87,6 +87,7 @@ def run_evaluate(s: EvaluateSettings) -> dict[str, Any]:
         model = Path(tmp) / "model.json"
         model.write_bytes(store.read_bytes(layout.weights))
         fetched = fetch_champion(store, layout, Path(tmp))
+        assert task.evaluate is not None, "checked by jobs.settings.load_job"
         evaluation = task.evaluate(s, binary, model, fetched[1] if fetched else None)
     champion = fetched[0] if fetched else None
     for result in evaluation.results:

@@ -187,6 +187,8 @@ def load_job(job: str) -> CommonSettings:
     """The settings of `job`, in two phases: the common ones (TASK), then the task's job class."""
     common = load(CommonSettings)
     spec = get_task(common.task)
+    if not spec.runs(job):
+        raise ConfigError(f"TASK={spec.name!r}: {spec.title} has no trainer or evaluator yet, so the {job} job cannot run it; its generate job can")
     check_other_tasks_variables(spec)
     return load(settings_class(job, spec.name))
 

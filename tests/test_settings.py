@@ -17,7 +17,7 @@ from tests.conftest import run_job
         ("GAMES", "-5", "greater than or equal to 1"),
         ("DEPTH", "abc", "valid integer"),
         ("SHARDS", "0", "greater than or equal to 1"),
-        ("TASK", "chess", "unknown task 'chess'; registered tasks: ur"),
+        ("TASK", "chess", "unknown task 'chess'; registered tasks: predator, ur"),
         ("STORAGE_URL", "nosuch://bucket/x", "unknown scheme"),
         ("DEVICE", "tpu", "'auto', 'cuda', 'mps' or 'cpu'"),
         ("EXPLORATION", "2", "less than or equal to 1"),
@@ -117,6 +117,15 @@ def test_a_variable_of_another_task_is_refused_naming_it_and_its_task(clean_env:
     clean_env.setenv("SPEED", "2")
     with pytest.raises(ConfigError, match=r"SPEED='2': SPEED is a setting of TASK=toy"):
         load_job("pipeline")
+
+
+def test_the_predators_generator_refuses_urs_depth_and_its_trainer_is_not_there_yet(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    result = run_job("generate", timeout=60, STORAGE_URL=store, TASK="predator", GAMES=4, DEPTH=3)
+    assert result.returncode == 2 and "DEPTH='3': DEPTH is a setting of TASK=ur (the Royal Game of Ur), not of TASK=predator" in result.stderr
+    result = run_job("pipeline", timeout=60, STORAGE_URL=store, TASK="predator", GAMES=4)
+    assert result.returncode == 2 and "has no trainer or evaluator yet, so the pipeline job cannot run it" in result.stderr
+    assert not store.exists(), "nothing may be written"
 
 
 def test_each_task_gets_only_its_own_settings(clean_env: pytest.MonkeyPatch, second_task: object) -> None:

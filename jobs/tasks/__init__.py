@@ -7,12 +7,12 @@ stage (`jobs.settings.settings_class`).
 
 from __future__ import annotations
 
-from jobs.tasks import ur
+from jobs.tasks import predator, ur
 from jobs.tasks.spec import STAGES, Evaluation, Metric, TaskSpec
 
 __all__ = ["DEFAULT_TASK", "REGISTRY", "STAGES", "Evaluation", "Metric", "TaskSpec", "UnknownTask", "get_task"]
 
-REGISTRY: dict[str, TaskSpec] = {spec.name: spec for spec in [ur.spec()]}
+REGISTRY: dict[str, TaskSpec] = {spec.name: spec for spec in [ur.spec(), predator.spec()]}
 DEFAULT_TASK = "ur"
 
 

@@ -52,8 +52,11 @@ class TaskSpec:
     shard_settings: Callable[[Any], dict[str, Any]]  # recorded in each shard manifest
     artifacts: tuple[str, ...]  # files under model/, ours ("weights.json") first
     headline: tuple[Metric, ...]
-    evaluate: Callable[[Any, str, Path, Path | None], Evaluation]  # (settings, rust_gen, model, champion)
-    learner: str  # "module:Class" of its trainer.learner.Learner, imported only by the train job
+    # (settings, rust_gen, model, champion); None while the task has no evaluator yet
+    evaluate: Callable[[Any, str, Path, Path | None], Evaluation] | None
+    # "module:Class" of its trainer.learner.Learner, imported only by the train job; None while
+    # the task has no learner yet (then only its generate job runs)
+    learner: str | None
     promotion: str  # what PROMOTION_THRESHOLD bounds, for people
     setting_names: frozenset[str] = field(init=False)
 
@@ -61,6 +64,11 @@ class TaskSpec:
         names = frozenset(name for cls in self.settings.values() for name in cls.model_fields)
         object.__setattr__(self, "setting_names", names)
 
+    def runs(self, job: str) -> bool:
+        """Whether `job` can run for this task (a task may have only its generator so far)."""
+        return job == "generate" or (self.learner is not None and self.evaluate is not None)
+
     def load_learner(self, options: Any) -> Any:
+        assert self.learner is not None, "checked by jobs.settings.load_job"
         module, _, cls = self.learner.partition(":")
         return getattr(importlib.import_module(module), cls)(options)

@@ -47,6 +47,24 @@ pub struct Tensor<'a> {
     pub write: Writer<'a>,
 }
 
+/// A tensor written by `put` for each item of `items` in order (an episode, say, whose samples
+/// `put` writes).
+pub fn tensor_of<'a, T>(
+    name: &'static str,
+    dtype: Dtype,
+    shape: Vec<usize>,
+    items: &'a [T],
+    put: impl Fn(&T, &mut dyn Write) -> io::Result<()> + 'a,
+) -> Tensor<'a> {
+    let write: Writer<'a> = Box::new(move |out| items.iter().try_for_each(|item| put(item, out)));
+    Tensor {
+        name,
+        dtype,
+        shape,
+        write,
+    }
+}
+
 impl Tensor<'_> {
     fn len(&self) -> usize {
         self.shape.iter().product::<usize>() * self.dtype.bytes()

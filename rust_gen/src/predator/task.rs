@@ -6,10 +6,9 @@ use super::episode::{run, Policy, Protocol};
 use super::planner::Planner;
 use super::players::Pursuit;
 use super::sim::State;
-use crate::core::safetensors::{put_f32s, Dtype, Tensor, Writer};
+use crate::core::safetensors::{put_f32s, tensor_of, Dtype, Tensor};
 use crate::core::{Rng, Task};
 use serde_json::{json, Map, Value};
-use std::io::{self, Write};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Teacher {
@@ -80,23 +79,6 @@ impl PredatorGenerator {
     }
 }
 
-/// A tensor with one row per sample, in episode order, written by `put` for each episode.
-fn column<'a>(
-    episodes: &'a [EpisodeRecord],
-    name: &'static str,
-    dtype: Dtype,
-    shape: Vec<usize>,
-    put: impl Fn(&EpisodeRecord, &mut dyn Write) -> io::Result<()> + 'a,
-) -> Tensor<'a> {
-    let write: Writer<'a> = Box::new(move |out| episodes.iter().try_for_each(|e| put(e, out)));
-    Tensor {
-        name,
-        dtype,
-        shape,
-        write,
-    }
-}
-
 impl Task for PredatorGenerator {
     type Episode = EpisodeRecord;
 
@@ -127,29 +109,63 @@ impl Task for PredatorGenerator {
         let n: usize = episodes.iter().map(Self::rows).sum();
         let m = self.max_boids as usize;
         vec![
-            column(episodes, "context", Dtype::F32, vec![n, 2], |e, out| {
-                e.context.iter().try_for_each(|r| put_f32s(out, r))
-            }),
-            column(episodes, "predator", Dtype::F32, vec![n, 4], |e, out| {
-                e.predator.iter().try_for_each(|r| put_f32s(out, r))
-            }),
-            column(episodes, "boids", Dtype::F32, vec![n, m, 4], |e, out| {
-                e.boids.iter().try_for_each(|r| put_f32s(out, r))
-            }),
-            column(episodes, "count", Dtype::U16, vec![n], |e, out| {
-                e.count
-                    .iter()
-                    .try_for_each(|c| out.write_all(&c.to_le_bytes()))
-            }),
-            column(episodes, "target", Dtype::F32, vec![n, 2], |e, out| {
-                e.target.iter().try_for_each(|r| put_f32s(out, r))
-            }),
-            column(episodes, "episode", Dtype::U32, vec![n], |e, out| {
-                (0..e.count.len()).try_for_each(|_| out.write_all(&e.index.to_le_bytes()))
-            }),
-            column(episodes, "step", Dtype::U32, vec![n], |e, out| {
-                (0..e.count.len() as u32).try_for_each(|s| out.write_all(&s.to_le_bytes()))
-            }),
+            tensor_of(
+                "context",
+                Dtype::F32,
+                vec![n, 2],
+                episodes,
+                |e: &EpisodeRecord, out| e.context.iter().try_for_each(|r| put_f32s(out, r)),
+            ),
+            tensor_of(
+                "predator",
+                Dtype::F32,
+                vec![n, 4],
+                episodes,
+                |e: &EpisodeRecord, out| e.predator.iter().try_for_each(|r| put_f32s(out, r)),
+            ),
+            tensor_of(
+                "boids",
+                Dtype::F32,
+                vec![n, m, 4],
+                episodes,
+                |e: &EpisodeRecord, out| e.boids.iter().try_for_each(|r| put_f32s(out, r)),
+            ),
+            tensor_of(
+                "count",
+                Dtype::U16,
+                vec![n],
+                episodes,
+                |e: &EpisodeRecord, out| {
+                    e.count
+                        .iter()
+                        .try_for_each(|c| out.write_all(&c.to_le_bytes()))
+                },
+            ),
+            tensor_of(
+                "target",
+                Dtype::F32,
+                vec![n, 2],
+                episodes,
+                |e: &EpisodeRecord, out| e.target.iter().try_for_each(|r| put_f32s(out, r)),
+            ),
+            tensor_of(
+                "episode",
+                Dtype::U32,
+                vec![n],
+                episodes,
+                |e: &EpisodeRecord, out| {
+                    (0..e.count.len()).try_for_each(|_| out.write_all(&e.index.to_le_bytes()))
+                },
+            ),
+            tensor_of(
+                "step",
+                Dtype::U32,
+                vec![n],
+                episodes,
+                |e: &EpisodeRecord, out| {
+                    (0..e.count.len() as u32).try_for_each(|s| out.write_all(&s.to_le_bytes()))
+                },
+            ),
         ]
     }
 

@@ -4,7 +4,7 @@
 use super::features::NUM_FEATURES;
 use super::game::{GameRecord, Sample};
 use super::rules::PIECES;
-use crate::core::safetensors::{put_f32s, Dtype, Tensor, Writer};
+use crate::core::safetensors::{put_f32s, tensor_of, Dtype, Tensor};
 use std::io::{self, Write};
 
 /// Bytes one sample costs in a shard file (features, value, policy, legal, move values, game,
@@ -20,22 +20,10 @@ fn per_sample<'a>(
     put: impl Fn(&Sample, &mut dyn Write) -> io::Result<()> + 'a,
 ) -> Tensor<'a> {
     let rows: usize = games.iter().map(|g| g.samples.len()).sum();
-    let write: Writer<'a> = Box::new(move |out| {
-        games
-            .iter()
-            .flat_map(|g| &g.samples)
-            .try_for_each(|s| put(s, out))
-    });
-    let shape = match width {
-        Some(width) => vec![rows, width],
-        None => vec![rows],
-    };
-    Tensor {
-        name,
-        dtype,
-        shape,
-        write,
-    }
+    let shape = width.map_or(vec![rows], |width| vec![rows, width]);
+    tensor_of(name, dtype, shape, games, move |g, out| {
+        g.samples.iter().try_for_each(|s| put(s, out))
+    })
 }
 
 /// The tensors of a shard, in file order.

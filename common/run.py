@@ -11,12 +11,15 @@ import re
 from pathlib import Path
 
 import fsspec
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 RUN_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}$")
 
 
 class RunConfig(BaseModel):
+    # inf and nan are refused in every float setting (they end up as invalid JSON in weights.json).
+    model_config = ConfigDict(allow_inf_nan=False)
+
     storage_url: str = Field("./store", description="Object store root: a folder, s3://bucket/prefix, or any fsspec URL")
     run_id: str = Field("run", description="Run name; reuse one to resume it")
     seed: int = Field(0, ge=0, description="Seed of the run: generation, split, initialisation, batches")

@@ -24,18 +24,38 @@ class StorageError(RuntimeError):
     """A store that cannot be reached or a stored object that is missing or corrupt."""
 
 
+def redact(url: str) -> str:
+    """The URL with any password replaced by ***, for messages, logs and files."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return url
+    userinfo, _, host = rest.partition("@")
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+def scrub(text: str, url: str) -> str:
+    """`text` with the password of `url`, if it has one, replaced by *** wherever it appears
+    (libraries quote the URL in their own ways in their errors)."""
+    _, sep, rest = url.partition("://")
+    userinfo = rest.split("/", 1)[0].rpartition("@")[0] if sep else ""
+    password = userinfo.partition(":")[2]
+    return text.replace(password, "***") if password else text
+
+
 class Store:
     """One object store rooted at a URL."""
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.shown = redact(url)
         options: dict[str, Any] = {}
         if url.startswith("s3://") and os.environ.get("AWS_ENDPOINT_URL"):
             options["client_kwargs"] = {"endpoint_url": os.environ["AWS_ENDPOINT_URL"]}
         try:
             self.fs, self.root = fsspec.core.url_to_fs(url, **options)
         except (ValueError, ImportError) as e:
-            raise StorageError(f"STORAGE_URL={url!r}: {e}") from e
+            raise StorageError(f"STORAGE_URL={redact(url)!r}: {scrub(str(e), url)}") from e
         self.root = self.root.rstrip("/")
         self.local = "file" in _protocols(self.fs)
 
@@ -43,7 +63,7 @@ class Store:
         return f"{self.root}/{key}" if key else self.root
 
     def display(self, key: str) -> str:
-        return f"{self.url.rstrip('/')}/{key}"
+        return f"{self.shown.rstrip('/')}/{key}"
 
     def check(self) -> None:
         """Fails fast, before any work, when the store cannot be used."""
@@ -54,9 +74,9 @@ class Store:
             bucket = self.root.split("/", 1)[0]
             self.fs.ls(bucket, refresh=True)  # unlike exists(), ls lets connection errors through
         except FileNotFoundError as e:
-            raise StorageError(f"STORAGE_URL={self.url!r}: bucket {bucket!r} does not exist") from e
+            raise StorageError(f"STORAGE_URL={self.shown!r}: bucket {bucket!r} does not exist") from e
         except Exception as e:  # network and auth errors differ by backend; all mean "cannot use it"
-            raise StorageError(f"STORAGE_URL={self.url!r}: cannot reach the store: {type(e).__name__}: {e}") from e
+            raise StorageError(f"STORAGE_URL={self.shown!r}: cannot reach the store: {type(e).__name__}: {scrub(str(e), self.url)}") from e
 
     def exists(self, key: str) -> bool:
         return bool(self.fs.exists(self.path(key)))

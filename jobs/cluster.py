@@ -14,7 +14,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from common.errors import ConfigError, JobError
-from common.storage import RunLayout, Store, read_metrics
+from common.storage import RunLayout, Store, read_metrics, redact
 from jobs.k8s import STAGES, job_name
 from jobs.settings import PipelineSettings
 from jobs.tasks import Metric, get_task
@@ -130,5 +130,5 @@ def run_stage_on_cluster(s: PipelineSettings, stage: str, api: Any, poll: float 
 def check_settings(s: PipelineSettings, store_is_local: bool) -> None:
     if store_is_local:
         raise ConfigError(
-            f"STORAGE_URL={s.storage_url!r}: pods cannot see this machine's folders; with RUNNER=k8s use an object store such as s3://bucket/prefix"
+            f"STORAGE_URL={redact(s.storage_url)!r}: pods cannot see this machine's folders; with RUNNER=k8s use an object store such as s3://bucket/prefix"
         )

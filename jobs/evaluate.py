@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import JobError
+from common.run import RUN_ID_PATTERN
 from common.storage import RunLayout, Store
 from jobs.generate import find_generator
 from jobs.settings import EvaluateSettings
@@ -20,16 +21,23 @@ from jobs.tasks import Evaluation, get_task
 log = logging.getLogger(__name__)
 
 
-def fetch_champion(store: Store, layout: RunLayout, folder: Path) -> tuple[dict[str, Any], Path] | None:
-    """The current champion's record and a local copy of its weights, unless it is this run."""
+def read_champion(store: Store, layout: RunLayout) -> dict[str, Any] | None:
+    """The current champion's record, if there is one; its run id must be a valid one."""
     if not store.exists(layout.champion):
         return None
     champion = store.read_json(layout.champion)
-    if champion.get("run_id") == layout.run_id:
-        return None
+    run_id = champion.get("run_id") if isinstance(champion, dict) else None
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id):
+        raise JobError(f"{store.display(layout.champion)}: field 'run_id' is {run_id!r}, not a run id; fix or delete the file")
+    return champion
+
+
+def fetch_champion(store: Store, layout: RunLayout, champion: dict[str, Any], folder: Path) -> Path:
+    """A local copy of the champion's weights. They are read from where its run keeps them, never
+    from a path in champion.json, which could point anywhere."""
     path = folder / "champion.json"
-    path.write_bytes(store.read_bytes(champion["weights"]))
-    return champion, path
+    path.write_bytes(store.read_bytes(RunLayout(layout.task, champion["run_id"]).weights))
+    return path
 
 
 def decide(evaluation: Evaluation, champion: dict[str, Any] | None, threshold: float) -> tuple[bool, str]:
@@ -83,20 +91,27 @@ def run_evaluate(s: EvaluateSettings) -> dict[str, Any]:
     if not store.exists(layout.weights):
         raise JobError(f"{store.display(layout.weights)} does not exist: run the train job for RUN_ID={s.run_id} first")
     binary = find_generator(s.generator_bin)
+    current = read_champion(store, layout)
+    # Re-evaluating the champion's own run (a resumed pipeline does) plays no match against
+    # itself and leaves champion.json, and its promotion history, as it is.
+    is_champion = current is not None and current["run_id"] == s.run_id
+    champion = None if is_champion else current
     with tempfile.TemporaryDirectory(prefix="ludus-eval-") as tmp:
         model = Path(tmp) / "model.json"
         model.write_bytes(store.read_bytes(layout.weights))
-        fetched = fetch_champion(store, layout, Path(tmp))
+        champion_weights = fetch_champion(store, layout, champion, Path(tmp)) if champion else None
         assert task.evaluate is not None, "checked by jobs.settings.load_job"
-        evaluation = task.evaluate(s, binary, model, fetched[1] if fetched else None)
-    champion = fetched[0] if fetched else None
+        evaluation = task.evaluate(s, binary, model, champion_weights)
     for result in evaluation.results:
         if result["opponent"] == "champion" and champion:
             result["label"] = f"champion ({champion['run_id']})"
     threshold: float = s.promotion_threshold  # type: ignore[attr-defined]  (every task's evaluate settings have one)
-    promoted, reason = decide(evaluation, champion, threshold)
+    if is_champion:
+        promoted, reason = False, f"run {s.run_id} is the current champion already"
+    else:
+        promoted, reason = decide(evaluation, champion, threshold)
     summary = "; ".join(f"{r['label']} {r[evaluation.score]:.1%}" for r in evaluation.results)
-    summary += f"; {'promoted' if promoted else 'not promoted'}"
+    summary += "; champion already" if is_champion else f"; {'promoted' if promoted else 'not promoted'}"
     report = {
         "run_id": s.run_id,
         "player": evaluation.player,

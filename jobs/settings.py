@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.errors import ConfigError
 from common.run import RunConfig
+from common.storage import redact
 from jobs.tasks import DEFAULT_TASK, REGISTRY, STAGES, TaskSpec, UnknownTask, get_task
 from trainer.config import TrainConfig
 
@@ -47,7 +48,7 @@ def preset_help() -> str:
 
 
 class CommonSettings(BaseSettings, RunConfig):
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", validate_default=True)
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", validate_default=True, allow_inf_nan=False)
     # PRESET -> (GAMES, EPOCHS) of the task; set on the task's classes (settings_class).
     presets: ClassVar[dict[str, tuple[int, int]]] = {}
 
@@ -164,6 +165,8 @@ def load(cls: type[S]) -> S:
         for err in e.errors():
             name = str(err["loc"][0]).upper() if err["loc"] else "settings"
             value = os.environ.get(name, err.get("input"))
+            if name == "STORAGE_URL" and isinstance(value, str):
+                value = redact(value)
             lines.append(f"{name}={value!r}: {err['msg']}")
         raise ConfigError("; ".join(lines)) from None
 

@@ -109,3 +109,37 @@ def test_unknown_opponents_are_refused(tmp_path: Path) -> None:
     result = run_job("evaluate", STORAGE_URL=tmp_path, RUN_ID="x", EVAL_OPPONENTS="emm:3,stockfish")
     assert result.returncode == 2
     assert "EVAL_OPPONENTS='emm:3,stockfish'" in result.stderr and "'stockfish' is not an opponent" in result.stderr
+
+
+def test_re_evaluating_the_champions_run_keeps_the_champion_and_its_history(trained_run: str, tmp_path: Path) -> None:
+    store_path = tmp_path / "store"
+    shutil.copytree(trained_run, store_path)
+    store, layout = Store(str(store_path)), RunLayout("ur", "tiny")
+    assert evaluate(str(store_path), "tiny").returncode == 0
+    twin = RunLayout("ur", "twin")
+    store.write_bytes(twin.weights, store.read_bytes(layout.weights))
+    assert evaluate(str(store_path), "twin", PROMOTION_THRESHOLD=0.0).returncode == 0  # twin takes over
+    before = store.read_json(layout.champion)
+    assert before["run_id"] == "twin" and before["previous"]["run_id"] == "tiny"
+    result = evaluate(str(store_path), "twin")  # a resumed pipeline re-evaluates its own run
+    assert result.returncode == 0, result.stderr
+    report = store.read_json(f"{twin.eval}/report.json")
+    assert report["reason"] == "run twin is the current champion already" and not report["promoted"]
+    assert all(r["opponent"] != "champion" for r in report["results"]), "no match against itself"
+    assert store.read_json(layout.champion) == before, "champion.json and its history are kept"
+
+
+def test_a_champion_file_cannot_make_evaluate_read_outside_its_runs(trained_run: str, tmp_path: Path) -> None:
+    store_path = tmp_path / "store"
+    shutil.copytree(trained_run, store_path)
+    store, layout = Store(str(store_path)), RunLayout("ur", "tiny")
+    (tmp_path / "secret.json").write_text("not weights")
+    store.write_json(layout.champion, {"run_id": "tiny", "weights": "../../../secret.json"})
+    twin = RunLayout("ur", "twin")
+    store.write_bytes(twin.weights, store.read_bytes(layout.weights))
+    result = evaluate(str(store_path), "twin")
+    assert result.returncode == 0, result.stderr  # the champion's weights come from its run, not the file's path
+    assert any(r["opponent"] == "champion" for r in store.read_json(f"{twin.eval}/report.json")["results"])
+    store.write_json(layout.champion, {"run_id": "../../etc", "weights": "x"})
+    result = evaluate(str(store_path), "twin")
+    assert result.returncode == 1 and "field 'run_id' is '../../etc', not a run id" in result.stderr

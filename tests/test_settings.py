@@ -22,6 +22,9 @@ from tests.conftest import run_job
         ("DEVICE", "tpu", "'auto', 'cuda', 'mps' or 'cpu'"),
         ("EXPLORATION", "2", "less than or equal to 1"),
         ("RUN_ID", "../escape", "a-z, 0-9"),
+        ("SHARD_WAIT_SECONDS", "inf", "finite number"),
+        ("SOFT_POLICY_TEMPERATURE", "inf", "finite number"),
+        ("LEARNING_RATE", "nan", "finite number"),
     ],
 )
 def test_bad_values_exit_2_before_any_work(tmp_path: Path, name: str, value: str, allowed: str) -> None:

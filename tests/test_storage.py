@@ -77,3 +77,14 @@ def test_unreachable_endpoint_is_refused_before_work(s3_env: dict[str, str], mon
     result = run_job("generate", timeout=120, STORAGE_URL="s3://bucket/x", GAMES=2, SHARDS=1)
     assert result.returncode != 0
     assert "STORAGE_URL='s3://bucket/x': cannot reach the store" in result.stderr, result.stderr
+
+
+def test_a_password_in_the_storage_url_is_never_shown(s3_env: dict[str, str], tmp_path: Path) -> None:
+    from common.storage import redact
+
+    assert redact("s3://key:hunter2@bucket/prefix") == "s3://key:***@bucket/prefix"
+    assert redact("s3://bucket/pre@fix") == "s3://bucket/pre@fix", "an @ in the path is not a password"
+    assert Store("s3://key:hunter2@bucket/prefix").display("x/y") == "s3://key:***@bucket/prefix/x/y"
+    result = run_job("generate", STORAGE_URL="s3://key:hunter2@no-such-bucket-here/x", GAMES=4, timeout=120)
+    assert result.returncode != 0
+    assert "hunter2" not in result.stderr + result.stdout and "key:***@no-such-bucket-here" in result.stderr, result.stderr

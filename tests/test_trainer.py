@@ -136,6 +136,7 @@ def test_converter_fixes_old_exporter_files(tmp_path: Path) -> None:
     [
         (lambda o: o["value_weights"].pop(), r"bad\.json: field 'value_weights' has 81920 numbers, expected 81921"),
         (lambda o: o["policy_weights"].__setitem__(5, float("nan")), r"field 'policy_weights' holds a non-finite number at index 5"),
+        (lambda o: o["value_weights"].__setitem__(9, 1e300), r"field 'value_weights' holds a non-finite number at index 9"),
         (lambda o: o.pop("policy_weights"), r"field 'policy_weights' is missing"),
         (lambda o: o["network_config"].__setitem__("input_size", 149), r"field 'network_config.input_size' is 149, expected 150"),
     ],

@@ -305,7 +305,7 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
             "batch_rng": self.batch_generator.get_state(),
-            "config": self.config.model_dump(mode="json"),
+            "config": self.config.model_dump(mode="json", exclude={"storage_url"}),  # it may hold a password
         }
 
     def save_checkpoint(self) -> None:

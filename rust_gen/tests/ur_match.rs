@@ -79,6 +79,13 @@ fn bad_weight_files_are_rejected_naming_file_and_field() {
         nan.contains("'policy_weights' holds a non-finite or non-numeric value at index 3"),
         "{nan}"
     );
+    let huge = err(compat_file(flat_len(1), |o| {
+        o["value_weights"][7] = json!(1e300)
+    }));
+    assert!(
+        huge.contains("'value_weights' holds a non-finite or non-numeric value at index 7"),
+        "{huge}"
+    );
     let config = err(compat_file(flat_len(1), |o| {
         o["network_config"]["hidden_sizes"] = json!([256, 128])
     }));

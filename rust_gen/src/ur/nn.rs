@@ -139,7 +139,8 @@ fn numbers(
     list.iter()
         .enumerate()
         .map(|(k, v)| match v.as_f64() {
-            Some(x) if x.is_finite() => Ok(x as f32),
+            // 1e300 is finite in f64 but infinite as the f32 the network computes with.
+            Some(x) if (x as f32).is_finite() => Ok(x as f32),
             _ => Err(WeightsError(format!(
                 "{file}: field '{field}' holds a non-finite or non-numeric value at index {k}"
             ))),

@@ -111,10 +111,11 @@ def _checked_numbers(values: Any, expected: int, source: str, field: str) -> tor
         t = torch.tensor(values, dtype=torch.float64)
     except (TypeError, ValueError) as e:
         raise WeightsError(f"{source}: field {field!r} holds something that is not a number") from e
+    t = t.to(torch.float32)  # checked after the cast: 1e300 is finite in float64, not in float32
     if not torch.isfinite(t).all():
         bad = int((~torch.isfinite(t)).nonzero()[0])
         raise WeightsError(f"{source}: field {field!r} holds a non-finite number at index {bad}")
-    return t.to(torch.float32)
+    return t
 
 
 def _load_flat(nets: UrNets, obj: dict[str, Any], source: str, transposed: bool) -> UrNets:

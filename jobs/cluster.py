@@ -60,11 +60,24 @@ def remove_failed(api: Any, namespace: str, name: str, poll: float) -> None:
         time.sleep(poll)
 
 
+def check_owner(existing: client.V1Job, job: client.V1Job) -> None:
+    """An existing Job under this name must be this run's Job for this stage."""
+    want, got = job.metadata.labels, (existing.metadata and existing.metadata.labels) or {}
+    for key in ("app.kubernetes.io/component", "ludus.dev/run-id"):
+        if got.get(key) != want[key]:
+            raise JobError(
+                f"Job {job.metadata.namespace}/{job.metadata.name} exists but is not this run's {want['app.kubernetes.io/component']} "
+                f"stage ({key}={got.get(key)!r}, expected {want[key]!r}); delete it or use another RUN_ID"
+            )
+
+
 def submit(api: Any, namespace: str, job: client.V1Job, poll: float) -> None:
     """Creates the Job. One that already exists (a resumed run) is followed as it is, unless it
-    failed: then it is replaced."""
+    failed: then it is replaced. Either way it must carry this run's and stage's labels."""
     name = job.metadata.name
     existing = read_job(api, namespace, name)
+    if existing is not None:
+        check_owner(existing, job)
     if existing is not None and not failed(existing):
         print(f"Job {namespace}/{name} exists already: following it", flush=True)
         return

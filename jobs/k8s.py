@@ -7,6 +7,7 @@ environment variables; these Jobs set them explicitly from the run's resolved se
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from kubernetes import client
@@ -42,7 +43,14 @@ def labels(s: PipelineSettings, component: str) -> dict[str, str]:
 
 
 def job_name(s: PipelineSettings, stage: str) -> str:
-    return f"{APP}-{s.run_id}-{stage}"[:63].rstrip("-.")
+    """`ludus-<run id>-<stage>`; when that is over Kubernetes' 63 characters, the run id is cut
+    and a hash of the whole id added, so every stage of every run keeps a name of its own."""
+    name = f"{APP}-{s.run_id}-{stage}"
+    if len(name) <= 63:
+        return name
+    digest = hashlib.sha256(s.run_id.encode()).hexdigest()[:8]
+    keep = 63 - len(f"{APP}--{digest}-{stage}")
+    return f"{APP}-{s.run_id[:keep].rstrip('-.')}-{digest}-{stage}"
 
 
 def env_value(value: Any) -> str:

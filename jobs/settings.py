@@ -9,8 +9,11 @@ variable, the value and what is allowed (`load_job`); so does a variable of anot
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import secrets
+import sys
 from datetime import datetime, timezone
 from functools import cache
 from typing import Any, ClassVar, Literal, TypeVar
@@ -186,8 +189,26 @@ def check_other_tasks_variables(spec: TaskSpec) -> None:
                 )
 
 
+def warn_about_misspellings(environ: dict[str, str] | None = None) -> list[str]:
+    """A variable that is not a setting but nearly spells one (EPOHCS for EPOCHS) is most likely a
+    typo that would otherwise be ignored: say so on stderr. Returns the warnings."""
+    names = sorted(all_setting_names())
+    warnings = []
+    for variable in sorted(os.environ if environ is None else environ):
+        key = variable.lower()
+        if key in names or not re.fullmatch(r"[A-Z][A-Z0-9_]{3,}", variable):
+            continue
+        match = difflib.get_close_matches(key, names, n=1, cutoff=0.8)
+        if match:
+            warnings.append(f"warning: {variable} is not a setting; did you mean {match[0].upper()}? (it is ignored)")
+    for line in warnings:
+        print(line, file=sys.stderr)
+    return warnings
+
+
 def load_job(job: str) -> CommonSettings:
     """The settings of `job`, in two phases: the common ones (TASK), then the task's job class."""
+    warn_about_misspellings()
     common = load(CommonSettings)
     spec = get_task(common.task)
     if not spec.runs(job):

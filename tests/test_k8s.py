@@ -172,3 +172,20 @@ def test_k8s_without_a_context_is_a_clear_error(tmp_path: Path, s3_env: dict[str
     result = run_job("pipeline", timeout=120, RUNNER="k8s", STORAGE_URL="s3://any/x", KUBECONFIG=tmp_path / "none", GAMES=2, SHARDS=1)
     assert result.returncode == 2
     assert "RUNNER='k8s': no Kubernetes context" in result.stderr, result.stderr
+
+
+def test_long_run_ids_give_every_stage_its_own_name_and_foreign_jobs_are_not_followed() -> None:
+    from jobs.cluster import submit
+    from jobs.k8s import STAGES, job_name
+
+    for length in (56, 60, 63):
+        s = cluster_settings("r" * (length - 4) + "-abc")
+        names = {job_name(s, stage) for stage in STAGES}
+        assert len(names) == 3 and all(len(n) <= 63 and DNS_1123.match(n) for n in names), names
+    short = cluster_settings("short-run")
+    assert job_name(short, "train") == "ludus-short-run-train", "short ids keep their names"
+    api = FakeBatchApi()
+    generate = STAGES["generate"](short)
+    api.jobs[job_name(short, "train")] = generate  # a Job of another stage under the train Job's name
+    with pytest.raises(JobError, match=r"exists but is not this run's train stage \(app.kubernetes.io/component='generate'"):
+        submit(api, "ludus", STAGES["train"](short), poll=0.01)

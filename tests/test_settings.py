@@ -144,3 +144,14 @@ def test_the_trainer_config_reads_no_environment(clean_env: pytest.MonkeyPatch) 
 
     clean_env.setenv("BATCH_SIZE", "7")
     assert TrainConfig().batch_size == 1024, "a notebook's config must not pick up the shell's settings"
+
+
+def test_a_misspelled_variable_gets_a_warning_naming_the_setting(tmp_path: Path) -> None:
+    from jobs.settings import warn_about_misspellings
+
+    assert warn_about_misspellings({"EPOHCS": "5", "GAME": "3", "PATH": "/bin", "HOME": "/root", "TERM": "x", "EPOCHS": "2"}) == [
+        "warning: EPOHCS is not a setting; did you mean EPOCHS? (it is ignored)",
+        "warning: GAME is not a setting; did you mean GAMES? (it is ignored)",
+    ]
+    result = run_job("generate", timeout=60, STORAGE_URL=tmp_path / "store", GAMES="nope", EPOHCS=5)
+    assert "EPOHCS is not a setting; did you mean EPOCHS?" in result.stderr

@@ -22,7 +22,8 @@ class RunConfig(BaseModel):
 
     storage_url: str = Field("./store", description="Object store root: a folder, s3://bucket/prefix, or any fsspec URL")
     run_id: str = Field("run", description="Run name; reuse one to resume it")
-    seed: int = Field(0, ge=0, description="Seed of the run: generation, split, initialisation, batches")
+    # The trainer seeds a generator with SEED + 1, which must stay below 2^64.
+    seed: int = Field(0, ge=0, le=2**64 - 2, description="Seed of the run: generation, split, initialisation, batches")
     shards: int = Field(2, ge=1, le=99_999, description="Number of generation shards (one per process or Kubernetes index)")
 
     @field_validator("storage_url")

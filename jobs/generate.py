@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import subprocess
 import tempfile
@@ -25,6 +26,8 @@ def find_generator(configured: str) -> str:
     if configured:
         if not Path(configured).is_file():
             raise ConfigError(f"GENERATOR_BIN={configured!r}: no such file")
+        if not os.access(configured, os.X_OK):
+            raise ConfigError(f"GENERATOR_BIN={configured!r}: the file is not executable")
         return configured
     if REPO_BUILD.is_file():
         return str(REPO_BUILD)

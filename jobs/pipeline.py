@@ -127,6 +127,10 @@ def stage_actions(s: PipelineSettings, store: Store, layout: RunLayout, api: Any
         api = api or cluster.batch_api()
         return {stage: (lambda stage=stage: cluster.run_stage_on_cluster(s, stage, api)) for stage in ("generate", "train", "evaluate")}
     find_generator(s.generator_bin)  # a missing binary stops the run before any work
+    if s.device in ("cuda", "mps"):  # so does a device this machine lacks, before generating
+        from trainer.train import pick_device
+
+        pick_device(s.device)
     return {
         "generate": lambda: generate_locally(s, store, layout),
         "train": lambda: run_stage(s, "train"),

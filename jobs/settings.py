@@ -86,11 +86,11 @@ class CommonSettings(BaseSettings, RunConfig):
 
 
 class GenerateSettings(CommonSettings):
-    games: int = Field(1000, ge=1, description="Games (or episodes) in total over all shards (default from PRESET)")
+    games: int = Field(1000, ge=1, le=2**32 - 1, description="Games (or episodes) in total over all shards (default from PRESET)")
     shard_index: int = Field(
         default_factory=default_shard_index, ge=0, description="Shard this process writes (default: JOB_COMPLETION_INDEX, else 0)"
     )
-    threads: int = Field(0, ge=0, description="Generator threads per shard; 0 = every core")
+    threads: int = Field(0, ge=0, le=1024, description="Generator threads per shard; 0 = every core")
 
     @model_validator(mode="after")
     def _shards_fit(self) -> GenerateSettings:
@@ -111,7 +111,7 @@ class TrainSettings(CommonSettings, TrainConfig):
 
 
 class EvaluateSettings(CommonSettings):
-    eval_games: int = Field(1000, ge=2, description="Games (or episodes) per opponent")
+    eval_games: int = Field(1000, ge=2, le=10_000_000, description="Games (or episodes) per opponent")
 
 
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"

@@ -25,6 +25,10 @@ from tests.conftest import run_job
         ("SHARD_WAIT_SECONDS", "inf", "finite number"),
         ("SOFT_POLICY_TEMPERATURE", "inf", "finite number"),
         ("LEARNING_RATE", "nan", "finite number"),
+        ("GAMES", "4294967296", "less than or equal to 4294967295"),
+        ("SEED", str(2**64 - 1), "less than or equal to"),
+        ("THREADS", "100000", "less than or equal to 1024"),
+        ("EVAL_GAMES", "1000000000000", "less than or equal to 10000000"),
     ],
 )
 def test_bad_values_exit_2_before_any_work(tmp_path: Path, name: str, value: str, allowed: str) -> None:
@@ -155,3 +159,17 @@ def test_a_misspelled_variable_gets_a_warning_naming_the_setting(tmp_path: Path)
     ]
     result = run_job("generate", timeout=60, STORAGE_URL=tmp_path / "store", GAMES="nope", EPOHCS=5)
     assert "EPOHCS is not a setting; did you mean EPOCHS?" in result.stderr
+
+
+def test_a_generator_that_is_not_executable_or_a_missing_device_stops_before_any_work(tmp_path: Path) -> None:
+    import torch
+
+    store = tmp_path / "store"
+    plain = tmp_path / "rust_gen"
+    plain.write_text("not a program")
+    result = run_job("pipeline", timeout=60, STORAGE_URL=store, GAMES=4, GENERATOR_BIN=plain)
+    assert result.returncode == 2 and "the file is not executable" in result.stderr, result.stderr
+    if not torch.cuda.is_available():  # the error path needs a machine without CUDA, like this one
+        result = run_job("pipeline", timeout=120, STORAGE_URL=store, GAMES=4, DEVICE="cuda")
+        assert result.returncode == 2 and "DEVICE='cuda': PyTorch sees no CUDA device" in result.stderr, result.stderr
+    assert not store.exists(), "nothing may be written"

@@ -29,13 +29,22 @@ class RunConfig(BaseModel):
     @field_validator("storage_url")
     @classmethod
     def _known_scheme(cls, url: str) -> str:
+        url = url.strip()
         if "://" not in url:
+            if not url:
+                raise ValueError("empty: expected a folder path or an fsspec URL such as s3://bucket/prefix")
             return str(Path(url).expanduser().resolve())
-        scheme = url.split("://", 1)[0]
+        scheme, path = url.split("://", 1)
         if scheme == "file":
-            return str(Path(url[len("file://") :]).resolve())
+            if not path:
+                raise ValueError("file:// names no folder: expected file:///absolute/path or a folder path")
+            return str(Path(path).resolve())
         if scheme not in fsspec.available_protocols():
             raise ValueError(f"unknown scheme {scheme!r}: expected a folder path or an fsspec URL such as s3://bucket/prefix")
+        if scheme == "memory":
+            raise ValueError("memory:// lives inside one process, and the stages are separate processes: use a folder or an object store")
+        if not path.split("/", 1)[0].rpartition("@")[2]:
+            raise ValueError(f"{scheme}:// names no bucket: expected {scheme}://bucket/prefix")
         return url
 
     @field_validator("run_id")

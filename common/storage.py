@@ -67,16 +67,27 @@ class Store:
 
     def check(self) -> None:
         """Fails fast, before any work, when the store cannot be used."""
+        if self.local:
+            self._check_folder()
+            return
+        bucket = self.root.split("/", 1)[0]
         try:
-            if self.local:
-                self.fs.makedirs(self.root, exist_ok=True)
-                return
-            bucket = self.root.split("/", 1)[0]
             self.fs.ls(bucket, refresh=True)  # unlike exists(), ls lets connection errors through
         except FileNotFoundError as e:
             raise StorageError(f"STORAGE_URL={self.shown!r}: bucket {bucket!r} does not exist") from e
         except Exception as e:  # network and auth errors differ by backend; all mean "cannot use it"
             raise StorageError(f"STORAGE_URL={self.shown!r}: cannot reach the store: {type(e).__name__}: {scrub(str(e), self.url)}") from e
+
+    def _check_folder(self) -> None:
+        """The folder exists or can be made, and a file can be written in it."""
+        probe = f"{self.root}/.ludus-write-test-{uuid.uuid4().hex[:8]}"
+        try:
+            self.fs.makedirs(self.root, exist_ok=True)
+            with open(probe, "wb"):
+                pass
+            os.remove(probe)
+        except OSError as e:
+            raise StorageError(f"STORAGE_URL={self.shown!r}: cannot write into the folder: {e.strerror or e}") from e
 
     def exists(self, key: str) -> bool:
         return bool(self.fs.exists(self.path(key)))

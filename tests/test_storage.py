@@ -88,3 +88,11 @@ def test_a_password_in_the_storage_url_is_never_shown(s3_env: dict[str, str], tm
     result = run_job("generate", STORAGE_URL="s3://key:hunter2@no-such-bucket-here/x", GAMES=4, timeout=120)
     assert result.returncode != 0
     assert "hunter2" not in result.stderr + result.stdout and "key:***@no-such-bucket-here" in result.stderr, result.stderr
+
+
+def test_a_folder_that_cannot_be_made_or_written_is_refused_before_any_work(tmp_path: Path) -> None:
+    result = run_job("generate", STORAGE_URL="/proc/ludus-store", GAMES=4, timeout=60)
+    assert result.returncode == 1 and "STORAGE_URL='/proc/ludus-store': cannot write into the folder" in result.stderr, result.stderr
+    spaced = run_job("generate", STORAGE_URL=f"  {tmp_path / 'store'} ", GAMES=2, SHARDS=1, DEPTH=1, timeout=120)
+    assert spaced.returncode == 0, spaced.stderr
+    assert (tmp_path / "store" / "ur").is_dir(), "surrounding spaces are not part of the path"

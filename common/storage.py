@@ -131,6 +131,17 @@ class Store:
         self.fs.put_file(str(local_path), tmp)
         os.replace(tmp, target)
 
+    def remove_leftovers(self, prefix: str, name_start: str = "") -> list[str]:
+        """Deletes the temporary files (`*.tmp-*`) that a killed writer left under `prefix`, of
+        files whose names start with `name_start`; returns their keys. Only a local folder has
+        them: an object store's PUT leaves nothing behind."""
+        if not self.local:
+            return []
+        left = [key for key in self.list(prefix) if ".tmp-" in key.rsplit("/", 1)[-1] and key.rsplit("/", 1)[-1].startswith(name_start)]
+        for key in left:
+            self.fs.rm_file(self.path(key))
+        return left
+
     def list(self, prefix: str) -> list[str]:
         """Keys (relative to the root) of the objects directly under `prefix`."""
         try:

@@ -75,6 +75,8 @@ def run_generate(s: GenerateSettings) -> ShardManifest:
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
         commit_shard(store, layout, local, manifest)
+    # A killed earlier attempt of this shard may have left its temporary files.
+    store.remove_leftovers(f"{layout.run}/data", f"shard-{s.shard_index:05d}.")
     episodes = get_task(s.task).episodes
     log.info("shard %d: %d samples from %d %s in %.1f s", s.shard_index, manifest.rows, manifest.games, episodes, manifest.elapsed_seconds)
     return manifest

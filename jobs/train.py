@@ -39,6 +39,8 @@ def run_train(s: TrainSettings) -> TrainResult:
     wait_for_shards(store, layout, s.shards, s.shard_wait_seconds)
     # The settings are also the learner's options: the task's train settings extend them.
     result = Trainer(s, get_task(s.task).load_learner(s), store=store).train()
+    for prefix in (layout.train, layout.model):  # what a killed earlier attempt left behind
+        store.remove_leftovers(prefix)
     log.info(
         "trained %d epochs (best %d, val loss %.4f) in %.0f s, %.0f sample-steps/s; weights in %s",
         result.epochs_run,

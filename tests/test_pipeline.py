@@ -107,3 +107,19 @@ def test_a_killed_trainer_resumes_from_its_checkpoint(generator: Path, tmp_path:
     assert f"resuming after epoch {done}" in result.stderr
     epochs = [json.loads(line)["epoch"] for line in store.read_bytes(layout.metrics).splitlines()]
     assert epochs == list(range(1, done + 2))
+
+
+def test_temporary_files_of_killed_writers_are_removed_by_the_rerun(generator: Path, tmp_path: Path) -> None:
+    store_url = tmp_path / "store"
+    store, layout = Store(str(store_url)), RunLayout("ur", "leftovers")
+    settings = {**TINY, "STORAGE_URL": store_url, "RUN_ID": "leftovers"}
+    other = f"{layout.run}/data/shard-00000.safetensors.tmp-0ther"  # another shard's writer may be busy
+    for key in (f"{layout.run}/data/shard-00001.safetensors.tmp-dead", other, f"{layout.train}/checkpoint.pt.tmp-dead"):
+        store.write_bytes(key, b"half a file")
+    assert run_job("generate", SHARD_INDEX=1, **settings).returncode == 0
+    assert not store.exists(f"{layout.run}/data/shard-00001.safetensors.tmp-dead")
+    assert store.exists(other), "a generator removes only its own shard's leftovers"
+    assert run_job("generate", SHARD_INDEX=0, **settings).returncode == 0
+    assert run_job("train", **settings).returncode == 0
+    leftovers = [p for p in store_url.rglob("*") if ".tmp-" in p.name]
+    assert not leftovers, leftovers

@@ -221,3 +221,11 @@ def test_a_planted_checkpoint_runs_no_code_and_is_refused_naming_the_file(run_co
     with pytest.raises(TrainingError, match=r"train/checkpoint\.pt: not a checkpoint this trainer can load"):
         trainer(settings(run_copy, "tiny")).train()
     assert not marker.exists(), "loading the checkpoint ran the planted code"
+
+
+def test_a_manifest_whose_counts_disagree_with_its_data_is_refused(run_copy: str) -> None:
+    store, layout = Store(run_copy), RunLayout("ur", "tiny")
+    manifest = store.read_json(layout.shard_manifest(1))
+    store.write_json(layout.shard_manifest(1), {**manifest, "rows": manifest["rows"] + 5})
+    with pytest.raises(DatasetError, match=r"shard 1: .*shard-00001\.json says rows=\d+, games=8, but the data holds \d+ rows of 8 episodes"):
+        load_run_data(store, layout, UrLearner(), 2)

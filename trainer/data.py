@@ -106,7 +106,14 @@ def load_run_data(store: Store, layout: RunLayout, learner: Learner, shards: int
     parts, manifests = [], []
     for index in indices:
         manifest, data = read_committed_shard(store, layout, index)
-        parts.append(parse_shard(learner, data, index, store.display(layout.shard_data(index))))
+        part = parse_shard(learner, data, index, store.display(layout.shard_data(index)))
+        episodes = int(torch.unique(part[EPISODE_KEY]).numel())
+        if (len(part), episodes) != (manifest.rows, manifest.games):
+            raise DatasetError(
+                f"shard {index}: {store.display(layout.shard_manifest(index))} says rows={manifest.rows}, games={manifest.games}, "
+                f"but the data holds {len(part)} rows of {episodes} episodes; regenerate the shard (delete both files)"
+            )
+        parts.append(part)
         manifests.append(manifest)
     dataset = Samples.concat(parts)
     if len(dataset) == 0:

@@ -25,6 +25,7 @@ from tests.conftest import run_job
         ("SHARD_WAIT_SECONDS", "inf", "finite number"),
         ("SOFT_POLICY_TEMPERATURE", "inf", "finite number"),
         ("LEARNING_RATE", "nan", "finite number"),
+        ("WEIGHT_DECAY", "inf", "finite number"),
         ("GAMES", "4294967296", "less than or equal to 4294967295"),
         ("STORAGE_URL", "", "empty: expected a folder path"),
         ("STORAGE_URL", "file://", "file:// names no folder"),

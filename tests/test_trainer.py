@@ -229,3 +229,16 @@ def test_a_manifest_whose_counts_disagree_with_its_data_is_refused(run_copy: str
     store.write_json(layout.shard_manifest(1), {**manifest, "rows": manifest["rows"] + 5})
     with pytest.raises(DatasetError, match=r"shard 1: .*shard-00001\.json says rows=\d+, games=8, but the data holds \d+ rows of 8 episodes"):
         load_run_data(store, layout, UrLearner(), 2)
+
+
+def test_non_finite_move_values_are_named_when_the_shard_is_read(run_copy: str) -> None:
+    from safetensors.torch import load as load_tensors
+    from safetensors.torch import save as save_tensors
+
+    from trainer.data import parse_shard
+
+    data = Store(run_copy).read_bytes(RunLayout("ur", "tiny").shard_data(0))
+    tensors = load_tensors(data)
+    tensors["move_values"][3, 2] = float("nan")
+    with pytest.raises(DatasetError, match=r"shard 0 \(s\): non-finite numbers in 'move_values'"):
+        parse_shard(UrLearner(), save_tensors(tensors), 0, "s")

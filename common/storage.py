@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -275,17 +276,18 @@ def read_committed_shard(store: Store, layout: RunLayout, index: int) -> tuple[S
 
 
 def committed_shard_indices(store: Store, layout: RunLayout) -> list[int]:
-    """Indices of shards whose manifest exists (data files without one are not committed)."""
-    indices = []
-    for key in store.list(f"{layout.run}/data"):
-        name = key.rsplit("/", 1)[-1]
-        if name.startswith("shard-") and name.endswith(".json"):
-            indices.append(int(name[len("shard-") : -len(".json")]))
-    return sorted(indices)
+    """Indices of shards whose manifest exists (data files without one are not committed). Files
+    that are not named like a manifest (shard-00012.json) are none of ours and are ignored."""
+    names = (key.rsplit("/", 1)[-1] for key in store.list(f"{layout.run}/data"))
+    return sorted(int(m.group(1)) for name in names if (m := re.fullmatch(r"shard-(\d{5})\.json", name)))
 
 
 def read_metrics(store: Store, layout: RunLayout) -> list[dict[str, Any]]:
     """The trainer's per-epoch metrics (train/metrics.jsonl); empty before the first epoch ends."""
     if not store.exists(layout.metrics):
         return []
-    return [json.loads(line) for line in store.read_bytes(layout.metrics).decode().splitlines() if line]
+    lines = store.read_bytes(layout.metrics).decode(errors="replace").splitlines()
+    try:
+        return [json.loads(line) for line in lines if line]
+    except json.JSONDecodeError as e:
+        raise StorageError(f"{store.display(layout.metrics)} is not one JSON object per line: {e}") from e

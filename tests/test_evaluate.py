@@ -143,3 +143,13 @@ def test_a_champion_file_cannot_make_evaluate_read_outside_its_runs(trained_run:
     store.write_json(layout.champion, {"run_id": "../../etc", "weights": "x"})
     result = evaluate(str(store_path), "twin")
     assert result.returncode == 1 and "field 'run_id' is '../../etc', not a run id" in result.stderr
+
+
+@pytest.mark.parametrize("content", [{}, []])
+def test_a_champion_file_without_a_run_is_refused_in_one_line(trained_run: str, tmp_path: Path, content: object) -> None:
+    store_path = tmp_path / "store"
+    shutil.copytree(trained_run, store_path)
+    Store(str(store_path)).write_json(RunLayout("ur", "tiny").champion, content)
+    result = evaluate(str(store_path), "tiny")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "ur/champion.json: field 'run_id' is None, not a run id; fix or delete the file" in result.stderr, result.stderr

@@ -96,3 +96,16 @@ def test_a_folder_that_cannot_be_made_or_written_is_refused_before_any_work(tmp_
     spaced = run_job("generate", STORAGE_URL=f"  {tmp_path / 'store'} ", GAMES=2, SHARDS=1, DEPTH=1, timeout=120)
     assert spaced.returncode == 0, spaced.stderr
     assert (tmp_path / "store" / "ur").is_dir(), "surrounding spaces are not part of the path"
+
+
+def test_stray_or_garbage_files_give_one_line_errors_naming_them(tmp_path: Path) -> None:
+    from common.storage import RunLayout, committed_shard_indices, read_metrics
+
+    store, layout = Store(str(tmp_path)), RunLayout("ur", "stray")
+    store.write_json(layout.shard_manifest(3), {"x": 1})
+    store.write_bytes(f"{layout.run}/data/shard-abc.json", b"{}")
+    store.write_bytes(f"{layout.run}/data/notes.json", b"{}")
+    assert committed_shard_indices(store, layout) == [3], "files not named like a manifest are ignored"
+    store.write_bytes(layout.metrics, b'{"epoch": 1}\nnot json\n')
+    with pytest.raises(StorageError, match=r"stray/train/metrics\.jsonl is not one JSON object per line"):
+        read_metrics(store, layout)

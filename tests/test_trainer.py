@@ -242,3 +242,9 @@ def test_non_finite_move_values_are_named_when_the_shard_is_read(run_copy: str) 
     tensors["move_values"][3, 2] = float("nan")
     with pytest.raises(DatasetError, match=r"shard 0 \(s\): non-finite numbers in 'move_values'"):
         parse_shard(UrLearner(), save_tensors(tensors), 0, "s")
+
+
+def test_an_empty_checkpoint_is_refused_in_one_line(run_copy: str) -> None:
+    Store(run_copy).write_bytes(RunLayout("ur", "tiny").checkpoint, b"")
+    with pytest.raises(TrainingError, match=r"checkpoint\.pt: not a checkpoint this trainer can load"):
+        trainer(settings(run_copy, "tiny")).train()

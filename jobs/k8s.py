@@ -69,11 +69,24 @@ def credentials() -> list[client.V1EnvFromSource]:
 
 
 def security() -> tuple[client.V1PodSecurityContext, client.V1SecurityContext]:
-    pod = client.V1PodSecurityContext(run_as_non_root=True, run_as_user=NON_ROOT_UID, run_as_group=NON_ROOT_UID, fs_group=NON_ROOT_UID)
+    """What the `restricted` Pod Security Standard asks, and a read-only root filesystem: the jobs
+    write only to the store and to /tmp (`scratch`)."""
+    pod = client.V1PodSecurityContext(
+        run_as_non_root=True,
+        run_as_user=NON_ROOT_UID,
+        run_as_group=NON_ROOT_UID,
+        fs_group=NON_ROOT_UID,
+        seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault"),
+    )
     container = client.V1SecurityContext(
-        allow_privilege_escalation=False, read_only_root_filesystem=False, capabilities=client.V1Capabilities(drop=["ALL"])
+        allow_privilege_escalation=False, read_only_root_filesystem=True, capabilities=client.V1Capabilities(drop=["ALL"])
     )
     return pod, container
+
+
+def scratch() -> tuple[client.V1Volume, client.V1VolumeMount]:
+    """/tmp as an emptyDir: temporary shard files, TensorBoard events, matplotlib's cache."""
+    return client.V1Volume(name="tmp", empty_dir=client.V1EmptyDirVolumeSource()), client.V1VolumeMount(name="tmp", mount_path="/tmp")
 
 
 def ignore_disruptions() -> client.V1PodFailurePolicy:
@@ -98,6 +111,9 @@ def stage_job(
     env: dict[str, Any] | None = None,
 ) -> client.V1Job:
     pod_security, container_security = security()
+    tmp_volume, tmp_mount = scratch()
+    pod = {**(pod or {}), "volumes": [tmp_volume, *(pod or {}).get("volumes", [])]}
+    container = {**(container or {}), "volume_mounts": [tmp_mount, *(container or {}).get("volume_mounts", [])]}
     main = client.V1Container(
         name=stage,
         image=image,
@@ -106,7 +122,7 @@ def stage_job(
         env_from=credentials(),
         resources=resources,
         security_context=container_security,
-        **(container or {}),
+        **container,
     )
     template = client.V1PodTemplateSpec(
         metadata=client.V1ObjectMeta(labels=labels(s, stage)),
@@ -115,7 +131,7 @@ def stage_job(
             service_account_name=STAGE_SERVICE_ACCOUNT,
             security_context=pod_security,
             containers=[main],
-            **(pod or {}),
+            **pod,
         ),
     )
     return client.V1Job(

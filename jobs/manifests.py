@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from kubernetes import client
 
-from jobs.k8s import APP, SERVICE_ACCOUNT, SETTINGS_CONFIGMAP, STAGE_SERVICE_ACCOUNT, STAGES, credentials, security, to_dict
+from jobs.k8s import APP, SERVICE_ACCOUNT, SETTINGS_CONFIGMAP, STAGE_SERVICE_ACCOUNT, STAGES, credentials, scratch, security, to_dict
 from jobs.settings import PipelineSettings, settings_class
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +40,9 @@ EXAMPLE_RUN_ID = "example-run"
 
 
 def namespace(name: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {"app.kubernetes.io/name": APP}}}
+    # The API server refuses any pod of the namespace that breaks the restricted standard.
+    labels = {"app.kubernetes.io/name": APP, "pod-security.kubernetes.io/enforce": "restricted"}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
 
 
 def rbac(ns: str) -> list[dict[str, Any]]:
@@ -83,6 +85,7 @@ def pipeline_job(ns: str) -> dict[str, Any]:
     """The small CPU controller: runs the pipeline with RUNNER=k8s, one stage Job at a time.
     RUN_ID is this Job's uid, so a restarted controller pod resumes the same run."""
     pod_security, container_security = security()
+    tmp_volume, tmp_mount = scratch()
     run_id = client.V1EnvVarSource(field_ref=client.V1ObjectFieldSelector(field_path="metadata.labels['batch.kubernetes.io/controller-uid']"))
     container = client.V1Container(
         name="pipeline",
@@ -92,6 +95,7 @@ def pipeline_job(ns: str) -> dict[str, Any]:
         env_from=[client.V1EnvFromSource(config_map_ref=client.V1ConfigMapEnvSource(name=SETTINGS_CONFIGMAP)), *credentials()],
         resources=client.V1ResourceRequirements(requests={"cpu": "250m", "memory": "512Mi"}, limits={"cpu": "1", "memory": "1Gi"}),
         security_context=container_security,
+        volume_mounts=[tmp_mount],
     )
     job_labels = {"app.kubernetes.io/name": APP, "app.kubernetes.io/component": "pipeline", "app.kubernetes.io/part-of": APP}
     job = client.V1Job(
@@ -104,7 +108,11 @@ def pipeline_job(ns: str) -> dict[str, Any]:
             template=client.V1PodTemplateSpec(
                 metadata=client.V1ObjectMeta(labels=job_labels),
                 spec=client.V1PodSpec(
-                    restart_policy="Never", service_account_name=SERVICE_ACCOUNT, security_context=pod_security, containers=[container]
+                    restart_policy="Never",
+                    service_account_name=SERVICE_ACCOUNT,
+                    security_context=pod_security,
+                    containers=[container],
+                    volumes=[tmp_volume],
                 ),
             ),
         ),

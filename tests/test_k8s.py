@@ -106,8 +106,9 @@ def test_stage_jobs_have_what_the_cluster_needs() -> None:
     train = jobs["train"]["spec"]["template"]["spec"]
     assert train["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert train["tolerations"][0]["key"] == "nvidia.com/gpu"
-    assert train["volumes"][0]["emptyDir"]["medium"] == "Memory"
-    assert train["containers"][0]["volumeMounts"][0]["mountPath"] == "/dev/shm"
+    shm = next(v for v in train["volumes"] if v["name"] == "dshm")
+    assert shm["emptyDir"]["medium"] == "Memory"
+    assert {"name": "dshm", "mountPath": "/dev/shm"} in train["containers"][0]["volumeMounts"]
     assert "nvidia.com/gpu" not in str(jobs["evaluate"]) and "nvidia.com/gpu" not in str(jobs["generate"])
     pipeline = jobs["pipeline"]["spec"]["template"]["spec"]
     assert pipeline["serviceAccountName"] == "ludus-pipeline"
@@ -189,3 +190,19 @@ def test_long_run_ids_give_every_stage_its_own_name_and_foreign_jobs_are_not_fol
     api.jobs[job_name(short, "train")] = generate  # a Job of another stage under the train Job's name
     with pytest.raises(JobError, match=r"exists but is not this run's train stage \(app.kubernetes.io/component='generate'"):
         submit(api, "ludus", STAGES["train"](short), poll=0.01)
+
+
+def test_every_pod_meets_the_restricted_standard_with_a_read_only_root() -> None:
+    ns = next(d for d in documents() if d["kind"] == "Namespace")
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    jobs = [d for d in documents() if d["kind"] == "Job"]
+    assert len(jobs) == 4, "the pipeline Job and three stage Jobs"
+    for job in jobs:
+        pod = job["spec"]["template"]["spec"]
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, job["metadata"]["name"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        tmp = [v["name"] for v in pod["volumes"] if "emptyDir" in v]
+        for c in pod["containers"]:
+            sc = c["securityContext"]
+            assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False and sc["capabilities"]["drop"] == ["ALL"]
+            assert any(m["mountPath"] == "/tmp" and m["name"] in tmp for m in c["volumeMounts"]), "a writable /tmp"

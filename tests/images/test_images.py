@@ -181,7 +181,8 @@ def images(bases: dict[str, str]) -> Iterator[dict[str, float]]:
 
 def run(image: str, s3_env: dict[str, str], *args: str, **settings: object) -> subprocess.CompletedProcess[str]:
     env = [f"--env={k}={v}" for k, v in {**s3_env, **settings}.items()]
-    return sh("podman", "run", "--rm", "--network", "host", *env, image, *args, timeout=1800)
+    # As the Jobs run them: a read-only root filesystem and a writable /tmp (jobs/k8s.py, security).
+    return sh("podman", "run", "--rm", "--read-only", "--tmpfs", "/tmp:rw,mode=1777", "--network", "host", *env, image, *args, timeout=1800)
 
 
 def size_mb(image: str) -> float:

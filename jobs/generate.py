@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from common.errors import ConfigError, JobError
-from common.storage import RunLayout, ShardManifest, Store, commit_shard, read_manifest, sha256_file
+from common.storage import RunLayout, ShardManifest, StorageError, Store, commit_shard, read_committed_shard, read_manifest, sha256_file
 from jobs.settings import GenerateSettings
 from jobs.tasks import get_task
 
@@ -52,8 +52,12 @@ def run_generate(s: GenerateSettings) -> ShardManifest:
     layout = RunLayout(s.task, s.run_id)
     existing = read_manifest(store, layout, s.shard_index)
     if existing is not None:
-        log.info("shard %d is already committed (%d rows): nothing to do", s.shard_index, existing.rows)
-        return existing
+        try:
+            read_committed_shard(store, layout, s.shard_index)  # the data must still match its digest
+            log.info("shard %d is already committed (%d rows): nothing to do", s.shard_index, existing.rows)
+            return existing
+        except StorageError as e:
+            log.warning("%s: generating the shard again", e)
     binary = find_generator(s.generator_bin)
     with tempfile.TemporaryDirectory(prefix="ludus-shard-") as tmp:
         proc = subprocess.run(generator_command(binary, s, Path(tmp)), stdout=subprocess.PIPE, text=True, check=False)

@@ -123,3 +123,16 @@ def test_temporary_files_of_killed_writers_are_removed_by_the_rerun(generator: P
     assert run_job("train", **settings).returncode == 0
     leftovers = [p for p in store_url.rglob("*") if ".tmp-" in p.name]
     assert not leftovers, leftovers
+
+
+def test_a_shard_whose_data_no_longer_matches_its_manifest_is_generated_again(generator: Path, tmp_path: Path) -> None:
+    store_url = tmp_path / "store"
+    store, layout = Store(str(store_url)), RunLayout("ur", "damaged")
+    settings = {**TINY, "STORAGE_URL": store_url, "RUN_ID": "damaged", "SHARD_INDEX": 1}
+    assert run_job("generate", **settings).returncode == 0
+    good = store.read_bytes(layout.shard_data(1))
+    store.write_bytes(layout.shard_data(1), good[:-10])  # damaged after its commit
+    result = run_job("generate", **settings)
+    assert result.returncode == 0 and "is corrupt" in result.stderr and "generating the shard again" in result.stderr, result.stderr
+    _, data = read_committed_shard(store, layout, 1)  # verifies the digest
+    assert data == good, "the same seed gives the same shard again"

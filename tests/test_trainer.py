@@ -248,3 +248,34 @@ def test_an_empty_checkpoint_is_refused_in_one_line(run_copy: str) -> None:
     Store(run_copy).write_bytes(RunLayout("ur", "tiny").checkpoint, b"")
     with pytest.raises(TrainingError, match=r"checkpoint\.pt: not a checkpoint this trainer can load"):
         trainer(settings(run_copy, "tiny")).train()
+
+
+def test_a_checkpoint_from_another_run_is_refused(run_copy: str, tmp_path: Path) -> None:
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(run_copy, other)
+    trainer(settings(run_copy, "tiny", epochs=1)).train()
+    checkpoint = RunLayout("ur", "tiny").checkpoint
+    copy = RunLayout("ur", "copy")
+    for index in (0, 1):  # the same data under another run id
+        Store(str(other)).write_bytes(copy.shard_data(index), Store(run_copy).read_bytes(RunLayout("ur", "tiny").shard_data(index)))
+        Store(str(other)).write_bytes(copy.shard_manifest(index), Store(run_copy).read_bytes(RunLayout("ur", "tiny").shard_manifest(index)))
+    Store(str(other)).write_bytes(copy.checkpoint, Store(run_copy).read_bytes(checkpoint))
+    with pytest.raises(TrainingError, match=r"belongs to run 'tiny' trained on dataset .*, not to run 'copy'"):
+        trainer(settings(str(other), "copy", epochs=2)).train()
+
+
+def test_metrics_lost_to_a_kill_after_the_checkpoint_are_written_on_resume(run_copy: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    layout = RunLayout("ur", "tiny")
+
+    def die(self: Trainer) -> None:
+        raise KeyboardInterrupt  # killed after the checkpoint, before the metrics
+
+    monkeypatch.setattr(Trainer, "_write_metrics", die)
+    with pytest.raises(KeyboardInterrupt):
+        trainer(settings(run_copy, "tiny", epochs=1)).train()
+    monkeypatch.undo()
+    assert not Store(run_copy).exists(layout.metrics)
+    trainer(settings(run_copy, "tiny", epochs=1)).train()  # finished already: no epoch runs
+    assert len(Store(run_copy).read_bytes(layout.metrics).splitlines()) == 1

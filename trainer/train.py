@@ -229,6 +229,7 @@ class Trainer:
         if self.load_checkpoint():
             s = self.state
             log.info("resuming after epoch %d (best %.5f at epoch %d)", s.epochs_done, s.best_loss, s.best_epoch + 1)
+            self._write_metrics()  # a kill between the checkpoint and the metrics left them short
         started = time.perf_counter()
         steps_run = 0
         writer = _TensorBoard(self.store, self.layout)
@@ -297,6 +298,8 @@ class Trainer:
         return {
             "version": CHECKPOINT_VERSION,
             "task": self.learner.task,
+            "run_id": self.config.run_id,
+            "dataset_sha256": dataset_digest(self.manifests) if self.manifests else None,
             "model_args": self.learner.model_args,
             "state": self.state.as_dict(),
             "model": self.net.state_dict(),
@@ -332,6 +335,12 @@ class Trainer:
             raise TrainingError(f"{where}: checkpoint version {version} is not {CHECKPOINT_VERSION}")
         if ckpt.get("task") != self.learner.task or ckpt.get("model_args") != self.learner.model_args:
             raise TrainingError(f"{where}: made for task {ckpt.get('task')!r} with model {ckpt.get('model_args')}, not this run's")
+        digest = dataset_digest(self.manifests) if self.manifests else None
+        if ckpt.get("run_id") != self.config.run_id or ckpt.get("dataset_sha256") != digest:
+            raise TrainingError(
+                f"{where}: belongs to run {ckpt.get('run_id')!r} trained on dataset {str(ckpt.get('dataset_sha256'))[:12]}..., "
+                f"not to run {self.config.run_id!r} on {str(digest)[:12]}...; delete it to train this run from the start"
+            )
         self.net.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])  # type: ignore[union-attr]

@@ -23,7 +23,7 @@ from common.errors import JobError
 from common.provenance import git_revision
 from common.storage import RunLayout, Store, committed_shard_indices, read_metrics
 from jobs.generate import find_generator
-from jobs.settings import PipelineSettings
+from jobs.settings import PipelineSettings, misspellings
 from jobs.tasks import get_task
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,8 @@ def child_env(s: PipelineSettings, **overrides: Any) -> dict[str, str]:
     """The environment of a stage: the caller's, plus every resolved setting (so presets and
     the generated RUN_ID reach the children), plus overrides."""
     env = dict(os.environ)
+    for variable, _ in misspellings(env):  # warned about once, by the pipeline; not again per stage
+        del env[variable]
     for name, value in s.model_dump(mode="json").items():
         env[name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
     env.update({k.upper(): str(v) for k, v in overrides.items()})

@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import sys
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from functools import cache
 from typing import Any, ClassVar, Literal, TypeVar
@@ -189,18 +190,25 @@ def check_other_tasks_variables(spec: TaskSpec) -> None:
                 )
 
 
-def warn_about_misspellings(environ: dict[str, str] | None = None) -> list[str]:
-    """A variable that is not a setting but nearly spells one (EPOHCS for EPOCHS) is most likely a
-    typo that would otherwise be ignored: say so on stderr. Returns the warnings."""
+def misspellings(environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(variable, setting) for each variable that is not a setting but nearly spells one."""
     names = sorted(all_setting_names())
-    warnings = []
-    for variable in sorted(os.environ if environ is None else environ):
+    found = []
+    for variable in sorted(environ):
         key = variable.lower()
         if key in names or not re.fullmatch(r"[A-Z][A-Z0-9_]{3,}", variable):
             continue
         match = difflib.get_close_matches(key, names, n=1, cutoff=0.8)
         if match:
-            warnings.append(f"warning: {variable} is not a setting; did you mean {match[0].upper()}? (it is ignored)")
+            found.append((variable, match[0].upper()))
+    return found
+
+
+def warn_about_misspellings(environ: Mapping[str, str] | None = None) -> list[str]:
+    """A variable that nearly spells a setting (EPOHCS for EPOCHS) is most likely a typo that would
+    otherwise be ignored: say so on stderr. Returns the warnings."""
+    found = misspellings(os.environ if environ is None else environ)
+    warnings = [f"warning: {v} is not a setting; did you mean {s}? (it is ignored)" for v, s in found]
     for line in warnings:
         print(line, file=sys.stderr)
     return warnings

@@ -178,3 +178,10 @@ def test_a_generator_that_is_not_executable_or_a_missing_device_stops_before_any
         result = run_job("pipeline", timeout=120, STORAGE_URL=store, GAMES=4, DEVICE="cuda")
         assert result.returncode == 2 and "DEVICE='cuda': PyTorch sees no CUDA device" in result.stderr, result.stderr
     assert not store.exists(), "nothing may be written"
+
+
+def test_a_pipeline_warns_about_a_misspelling_once_not_in_every_stage(tmp_path: Path) -> None:
+    settings = {"GAMES": 4, "SHARDS": 2, "EPOCHS": 1, "DEPTH": 1, "EVAL_GAMES": 2, "EVAL_OPPONENTS": "random", "DEVICE": "cpu"}
+    result = run_job("pipeline", timeout=300, STORAGE_URL=tmp_path / "store", EPOHCS=5, **settings)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stderr.count("EPOHCS is not a setting") == 1, result.stderr

@@ -386,6 +386,7 @@ class Trainer:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
 
         epochs = [m["epoch"] for m in self.history]
         panels = [(["train_loss", "val_loss"], "total loss")]
@@ -397,6 +398,7 @@ class Trainer:
             ax.axvline(self.state.best_epoch + 1, color="grey", linestyle=":", label="best epoch")
             ax.set_title(title)
             ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.legend(fontsize=8)
         fig.suptitle(f"run {self.config.run_id}")
         fig.tight_layout()

@@ -104,7 +104,7 @@ def run_evaluate(s: EvaluateSettings) -> dict[str, Any]:
         evaluation = task.evaluate(s, binary, model, champion_weights)
     for result in evaluation.results:
         if result["opponent"] == "champion" and champion:
-            result["label"] = f"champion ({champion['run_id']})"
+            result["label"] = result["label"].replace("champion", f"champion ({champion['run_id']})", 1)
     threshold: float = s.promotion_threshold  # type: ignore[attr-defined]  (every task's evaluate settings have one)
     if is_champion:
         promoted, reason = False, f"run {s.run_id} is the current champion already"

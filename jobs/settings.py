@@ -55,6 +55,8 @@ class CommonSettings(BaseSettings, RunConfig):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", validate_default=True, allow_inf_nan=False)
     # PRESET -> (GAMES, EPOCHS) of the task; set on the task's classes (settings_class).
     presets: ClassVar[dict[str, tuple[int, int]]] = {}
+    # Generic settings whose default the task changes; set on the task's classes too.
+    task_defaults: ClassVar[dict[str, Any]] = {}
 
     task: str = Field(DEFAULT_TASK, description=f"Task to train: {', '.join(REGISTRY)}")
     run_id: str = Field(default_factory=new_run_id, description="Run name; reuse one to resume it (default: a fresh sortable id)")
@@ -73,9 +75,13 @@ class CommonSettings(BaseSettings, RunConfig):
     @model_validator(mode="before")
     @classmethod
     def _apply_preset(cls, values: Any) -> Any:
-        """GAMES and EPOCHS default to the task's preset; a variable that is set wins."""
+        """GAMES and EPOCHS default to the task's preset, other settings to the task's defaults;
+        a variable that is set wins."""
         if not isinstance(values, dict) or not cls.presets:
             return values
+        for name, value in cls.task_defaults.items():
+            if name in cls.model_fields:
+                values.setdefault(name, value)
         preset = str(values.get("preset", "standard")).lower()
         if preset in cls.presets:
             games, epochs = cls.presets[preset]
@@ -146,7 +152,7 @@ def settings_class(job: str, task: str) -> type[CommonSettings]:
     stages = STAGES if job == "pipeline" else (job,)
     parts = tuple(spec.settings[stage] for stage in stages)
     name = f"{spec.name.capitalize()}{job.capitalize()}Settings"
-    return type(name, (JOB_CLASSES[job], *parts), {"presets": spec.presets, "__module__": __name__})
+    return type(name, (JOB_CLASSES[job], *parts), {"presets": spec.presets, "task_defaults": spec.defaults, "__module__": __name__})
 
 
 def all_setting_names() -> set[str]:
@@ -237,6 +243,6 @@ def describe(cls: type[BaseSettings]) -> list[tuple[str, str, str]]:
     rows = []
     for name in ordered_fields(cls):
         field = cls.model_fields[name]
-        default = "(computed)" if field.default_factory is not None else repr(field.default)
+        default = "(computed)" if field.default_factory is not None else repr(cls.task_defaults.get(name, field.default))  # type: ignore[attr-defined]
         rows.append((name.upper(), default, field.description or ""))
     return rows

@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 # Every table carries this column: (shard << 32) | episode, so splits keep episodes whole.
 EPISODE_KEY = "episode_key"
 
-Schema = dict[str, tuple[torch.dtype, tuple[int, ...]]]
+# Tensor name -> (dtype, trailing shape); None in the shape: any size (the same in every row).
+Schema = dict[str, tuple[torch.dtype, tuple[int | None, ...]]]
 
 
 class DatasetError(ValueError):
@@ -83,8 +84,10 @@ def checked_tensors(data: bytes, schema: Schema, shard_index: int, source: str) 
             raise DatasetError(f"shard {shard_index} ({source}): tensor {name!r} is missing")
         t = tensors[name]
         rows = t.shape[0] if rows is None else rows
-        if t.dtype != dtype or tuple(t.shape) != (rows, *trailing):
-            raise DatasetError(f"shard {shard_index} ({source}): tensor {name!r} is {t.dtype}{list(t.shape)}, expected {dtype}{[rows, *trailing]}")
+        want = (rows, *(t.shape[1 + i] if size is None and t.dim() > 1 + i else size for i, size in enumerate(trailing)))
+        if t.dtype != dtype or tuple(t.shape) != want:
+            shape = [rows, *("any" if size is None else size for size in trailing)]
+            raise DatasetError(f"shard {shard_index} ({source}): tensor {name!r} is {t.dtype}{list(t.shape)}, expected {dtype}{shape}")
     for name, t in tensors.items():
         if t.is_floating_point() and not torch.isfinite(t).all():
             raise DatasetError(f"shard {shard_index} ({source}): non-finite numbers in {name!r}")
@@ -93,7 +96,10 @@ def checked_tensors(data: bytes, schema: Schema, shard_index: int, source: str) 
 
 def parse_shard(learner: Learner, data: bytes, shard_index: int, source: str) -> Samples:
     tensors = checked_tensors(data, learner.shard_schema, shard_index, source)
-    samples = learner.samples(tensors)
+    try:
+        samples = learner.samples(tensors)
+    except ValueError as e:
+        raise DatasetError(f"shard {shard_index} ({source}): {e}") from e
     episode = tensors[learner.episode_tensor].to(torch.int64)
     return samples.replace(**{EPISODE_KEY: (shard_index << 32) | episode})
 

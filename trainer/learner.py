@@ -4,6 +4,7 @@ trainer/tasks/<task>/."""
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from typing import Any
@@ -12,6 +13,16 @@ import torch
 from torch import nn
 
 from trainer.data import Samples, Schema
+
+
+def encode_export(obj: Any) -> bytes:
+    """An export's bytes: a JSON object as JSON, text (a `.js` wrapper, say) as it is."""
+    return obj.encode() if isinstance(obj, str) else json.dumps(obj).encode()
+
+
+def decode_export(name: str, data: bytes) -> Any:
+    """What `model_from_export` takes: the JSON object of a `.json` file, else the text."""
+    return json.loads(data) if name.endswith(".json") else data.decode()
 
 
 class Learner(ABC):
@@ -42,11 +53,11 @@ class Learner(ABC):
 
     @abstractmethod
     def exports(self, model: nn.Module, provenance: dict[str, Any]) -> dict[str, Any]:
-        """File name under model/ -> JSON object, for the model on the CPU in eval mode."""
+        """File name under model/ -> JSON object (or text), for the model on the CPU in eval mode."""
 
     @abstractmethod
-    def model_from_export(self, name: str, obj: dict[str, Any], source: str) -> nn.Module:
-        """The model that export `name` holds, read back (refusing a damaged file, naming
+    def model_from_export(self, name: str, obj: Any, source: str) -> nn.Module:
+        """The model that export `name` holds (as `decode_export` gives it), read back (refusing a damaged file, naming
         `source` and the field)."""
 
     @abstractmethod

@@ -31,7 +31,7 @@ from common.provenance import git_revision
 from common.storage import RunLayout, ShardManifest, Store
 from trainer.config import TrainConfig
 from trainer.data import Samples, load_run_data, split_by_episode
-from trainer.learner import Learner
+from trainer.learner import Learner, encode_export
 
 log = logging.getLogger(__name__)
 
@@ -376,7 +376,7 @@ class Trainer:
         """Writes the learner's model files under model/ (ours first, then compatible ones)."""
         net = copy.deepcopy(self.net).cpu().eval()
         for name, obj in self.learner.exports(net, self.provenance()).items():
-            self.store.write_bytes(self.layout.model_file(name), json.dumps(obj).encode())
+            self.store.write_bytes(self.layout.model_file(name), encode_export(obj))
 
     def _plot(self) -> None:
         """train/loss_curves.png: the total loss, then one panel per validation metric."""

@@ -1,28 +1,40 @@
-"""The boids predator for the jobs (contract: docs/predator.md). So far only its generator is
-built: the learner and the evaluator are the next step, and until then the train, evaluate and
-pipeline jobs refuse TASK=predator before doing any work."""
+"""The boids predator for the jobs: its settings, presets, generator arguments, artifacts,
+headline metrics and evaluator (paired matches of the network against the teachers, `still` and
+the champion on both protocols). Contract: docs/predator.md."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from jobs.tasks.spec import TaskSpec
+from common.errors import JobError
+from jobs.tasks.spec import Evaluation, Metric, TaskSpec
+from trainer.tasks.predator.config import PredatorTrainOptions
+
+PROTOCOLS = ("default", "legacy")
+OPPONENTS = ("pursuit", "planner", "still")
 
 
 class PredatorGenerateSettings(BaseModel):
-    teacher: Literal["pursuit", "planner"] = Field("planner", description="The teacher that labels (and drives) every step")
+    teacher: Literal["pursuit", "planner"] = Field("planner", description="The teacher that labels every step (and drives it, but for STUDENT_SHARE)")
     steps: int = Field(1500, ge=1, le=100_000, description="Steps per episode at most")
     max_boids: int = Field(50, ge=1, le=200, description="Most boids in an episode (1..MAX_BOIDS drawn per episode)")
 
 
-class PredatorTrainSettings(BaseModel):
+class PredatorTrainSettings(PredatorTrainOptions):
     pass
 
 
 class PredatorEvaluateSettings(BaseModel):
-    pass
+    eval_steps: int = Field(1500, ge=1, le=100_000, description="Steps per evaluation episode at most (default protocol)")
+    eval_max_boids: int = Field(50, ge=1, le=200, description="Most boids of a default-protocol evaluation episode")
+    promotion_threshold: float = Field(
+        0.0, ge=-1.0, le=1.0, description="Promote if the lower 95% bound of the paired catch-rate gain over the champion (default protocol) is above this"
+    )
 
 
 def generator_args(s: Any, episodes: int) -> list[str]:
@@ -33,18 +45,83 @@ def shard_settings(s: Any) -> dict[str, Any]:
     return {"teacher": s.teacher, "steps": s.steps, "max_boids": s.max_boids, "episodes_total": s.games, "shards": s.shards}
 
 
+def play(binary: str, players: list[str], protocol: str, s: Any) -> dict[str, Any]:
+    cmd = [binary, "predator", "match", "--players", ",".join(players), "--protocol", protocol, "--episodes", str(s.eval_games)]
+    cmd += ["--steps", str(s.eval_steps), "--max-boids", str(s.eval_max_boids), "--seed", str(s.seed)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise JobError(f"rust_gen predator match --protocol {protocol} exited with code {proc.returncode}: {proc.stderr.strip()}")
+    return json.loads(proc.stdout)
+
+
+def rows(report: dict[str, Any], labels: list[str]) -> list[dict[str, Any]]:
+    """One row per player; `gain` is the new model's catch rate minus the player's (paired), the
+    negation of the match's difference (player - first player)."""
+    out = []
+    for label, player in zip(labels, report["players"], strict=True):
+        low, high = player["paired_difference_ci95"]
+        out.append(
+            {
+                **player,
+                "protocol": report["protocol"],
+                "episodes": report["episodes"],
+                "opponent": label,
+                "label": f"{report['protocol']}: {label}",
+                "gain": -player["paired_difference"],
+                "gain_ci95": [-high, -low],
+            }
+        )
+    return out
+
+
+def evaluate(s: Any, binary: str, model: Path, champion: Path | None) -> Evaluation:
+    """EVAL_GAMES evaluation episodes per protocol, every player on the same ones."""
+    players, labels = [f"net:{model}", *OPPONENTS], ["new model", *OPPONENTS]
+    if champion is not None:
+        players.append(f"net:{champion}")
+        labels.append("champion")
+    results = []
+    for protocol in PROTOCOLS:
+        print(f"evaluate: {s.eval_games} {protocol} episodes for {', '.join(labels)}", flush=True)
+        results += rows(play(binary, players, protocol, s), labels)
+    against = next((r for r in results if r["opponent"] == "champion" and r["protocol"] == "default"), None)
+    return Evaluation(
+        player="net",
+        intro=(
+            "Every player plays the same evaluation episodes (paired). Catch rate: the share of an episode's boids caught, "
+            "averaged over episodes, with a 95% interval; gain: the new model's catch rate minus the player's, paired."
+        ),
+        results=results,
+        score="catch_rate",
+        interval="catch_rate_ci95",
+        score_label="catch rate (95% interval)",
+        reference=results[0]["catch_rate"],
+        columns=[
+            ("player", lambda r: r["label"]),
+            ("episodes", lambda r: str(r["episodes"])),
+            ("catch rate", lambda r: f"{r['catch_rate']:.1%}"),
+            ("95% interval", lambda r: f"{r['catch_rate_ci95'][0]:.1%} - {r['catch_rate_ci95'][1]:.1%}"),
+            ("gain of the new model", lambda r: "" if r["opponent"] == "new model" else f"{r['gain']:+.1%} ({r['gain_ci95'][0]:+.1%} to {r['gain_ci95'][1]:+.1%})"),
+            ("cleared", lambda r: str(r["episodes_cleared"])),
+            ("us/decision", lambda r: f"{r['us_per_decision']:.1f}"),
+        ],
+        champion_bound=against["gain_ci95"][0] if against else None,
+    )
+
+
 def spec() -> TaskSpec:
     return TaskSpec(
         name="predator",
         title="the boids predator",
         episodes="episodes",
-        presets={"test": (20, 5), "fast": (100, 10), "standard": (400, 20), "production": (2000, 30)},
+        presets={"test": (20, 3), "fast": (150, 10), "standard": (400, 12), "production": (3000, 30)},
+        defaults={"eval_games": 100, "learning_rate": 1e-3, "batch_size": 512},
         settings={"generate": PredatorGenerateSettings, "train": PredatorTrainSettings, "evaluate": PredatorEvaluateSettings},
         generator_args=generator_args,
         shard_settings=shard_settings,
         artifacts=("weights.json", "browser_weights.json", "predator_model.js"),
-        headline=(),
-        evaluate=None,
-        learner=None,
-        promotion="the lower 95% bound of the paired catch-rate difference against the champion",
+        headline=(Metric("val_action_mse", "action MSE", ".4f"), Metric("val_angle_deg", "mean angle to the teacher", ".1f")),
+        evaluate=evaluate,
+        learner="trainer.tasks.predator.learner:PredatorLearner",
+        promotion="the lower 95% bound of the paired catch-rate gain over the champion (default protocol)",
     )

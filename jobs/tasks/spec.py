@@ -47,6 +47,8 @@ class TaskSpec:
     title: str  # for people: "the Royal Game of Ur"
     episodes: str  # what GAMES counts: "games" or "episodes"
     presets: dict[str, tuple[int, int]]  # PRESET -> (GAMES, EPOCHS)
+    # Generic settings whose default differs for this task (EVAL_GAMES, LEARNING_RATE, ...)
+    defaults: dict[str, Any]
     settings: dict[str, type[BaseModel]]  # stage -> the task's own settings (plain models)
     generator_args: Callable[[Any, int], list[str]]  # (settings, episodes in the shard) -> rust_gen args
     shard_settings: Callable[[Any], dict[str, Any]]  # recorded in each shard manifest

@@ -106,6 +106,7 @@ def spec() -> TaskSpec:
         title="the Royal Game of Ur",
         episodes="games",
         presets={"test": (100, 10), "fast": (500, 25), "standard": (1000, 50), "production": (2000, 75)},
+        defaults={},
         settings={"generate": UrGenerateSettings, "train": UrTrainSettings, "evaluate": UrEvaluateSettings},
         generator_args=generator_args,
         shard_settings=shard_settings,

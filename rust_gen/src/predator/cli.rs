@@ -17,6 +17,9 @@ pub enum PredatorCommand {
     Trace(TraceArgs),
     /// Measure simulation steps/s, generator samples/s per teacher and inference time.
     Bench(super::bench::BenchArgs),
+    /// Run a weight file on observations: JSON lines {"context": [2], "predator": [4], "boids":
+    /// [[4], ...]} on standard input, one JSON line [ax, ay] per observation on standard output.
+    Infer(InferArgs),
     /// Play players on the same evaluation episodes and print one JSON report (catch rates with
     /// 95% intervals, paired differences to the first player, speed).
     Match(MatchArgs),
@@ -28,6 +31,7 @@ pub fn run(command: PredatorCommand) -> ExitCode {
         PredatorCommand::Trace(args) => trace(args),
         PredatorCommand::Match(args) => play(args),
         PredatorCommand::Bench(args) => super::bench::run(args),
+        PredatorCommand::Infer(args) => infer(args),
     }
 }
 
@@ -210,4 +214,55 @@ fn trace(args: TraceArgs) -> ExitCode {
         None => println!("{text}"),
     }
     ExitCode::SUCCESS
+}
+
+#[derive(Args)]
+pub struct InferArgs {
+    /// The weight file: ours, the browser file or its `.js` wrapper.
+    #[arg(long)]
+    model: std::path::PathBuf,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ObservationLine {
+    context: [f64; 2],
+    predator: [f64; 4],
+    boids: Vec<[f64; 4]>,
+}
+
+fn infer(args: InferArgs) -> ExitCode {
+    use super::encode::Observation;
+    use super::nn::{Scratch, Transformer};
+    use std::io::{BufRead, Write};
+    let net = match Transformer::load(&args.model) {
+        Ok(net) => net,
+        Err(e) => return usage_error(format!("--model: {e}")),
+    };
+    let (mut scratch, stdout) = (Scratch::default(), std::io::stdout());
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for (number, line) in std::io::stdin().lock().lines().enumerate() {
+        let parsed = line
+            .map_err(|e| e.to_string())
+            .and_then(|l| serde_json::from_str::<ObservationLine>(&l).map_err(|e| e.to_string()));
+        let obs = match parsed {
+            Ok(o) => Observation {
+                context: o.context,
+                predator: o.predator,
+                boids: o.boids,
+            },
+            Err(e) => {
+                eprintln!("error: standard input, line {}: {e}", number + 1);
+                return ExitCode::from(2);
+            }
+        };
+        let action = net.forward(&obs, &mut scratch);
+        if writeln!(out, "[{},{}]", action[0], action[1]).is_err() {
+            return ExitCode::from(1);
+        }
+    }
+    match out.flush() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::from(1),
+    }
 }

@@ -27,9 +27,13 @@ impl PlayerSpec {
             "pursuit" => Ok(PlayerSpec::Pursuit),
             "lead" => Ok(PlayerSpec::Lead),
             "planner" => Ok(PlayerSpec::Planner),
-            _ => Err(format!(
-                "'{text}' is not a player: expected still, random, pursuit, lead or planner"
-            )),
+            _ => match text.strip_prefix("net:") {
+                Some(path) => Transformer::load(std::path::Path::new(path))
+                    .map(|net| PlayerSpec::Net(Arc::new(net))),
+                None => Err(format!(
+                    "'{text}' is not a player: expected still, random, pursuit, lead, planner or net:FILE"
+                )),
+            },
         }
     }
 

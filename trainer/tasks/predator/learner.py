@@ -1,0 +1,89 @@
+"""The predator for the training loop: the shard schema, the transformer, the action loss, the
+three weight files and `predict`."""
+
+from __future__ import annotations
+
+import math
+from contextlib import AbstractContextManager
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from trainer.data import Samples, Schema
+from trainer.learner import Learner
+from trainer.tasks.predator.config import PredatorTrainOptions
+from trainer.tasks.predator.export import from_browser, from_js, from_ours, to_browser, to_js, to_ours
+from trainer.tasks.predator.model import ACTION_SIZE, BOID_SIZE, CONTEXT_SIZE, PREDATOR_SIZE, PredatorNet
+
+
+class PredatorLearner(Learner):
+    task = "predator"
+    shard_schema: ClassVar[Schema] = {
+        "context": (torch.float32, (CONTEXT_SIZE,)),
+        "predator": (torch.float32, (PREDATOR_SIZE,)),
+        "count": (torch.uint16, ()),
+        "target": (torch.float32, (ACTION_SIZE,)),
+        "episode": (torch.uint32, ()),
+        "step": (torch.uint32, ()),
+        "boids": (torch.float32, (None, BOID_SIZE)),  # padded to the shard's MAX_BOIDS
+    }
+    episode_tensor = "episode"
+
+    def __init__(self, options: PredatorTrainOptions | None = None) -> None:
+        self.options = options or PredatorTrainOptions()
+        self.model_args = self.options.architecture()
+        self.max_boids: int | None = None
+
+    def samples(self, tensors: dict[str, torch.Tensor]) -> Samples:
+        boids, counts = tensors["boids"], tensors["count"].to(torch.int64)
+        if len(counts) and int(counts.max()) > boids.shape[1]:
+            raise ValueError(f"tensor 'count' says {int(counts.max())} boids, but 'boids' holds {boids.shape[1]} per sample")
+        if self.max_boids is not None and boids.shape[1] != self.max_boids:
+            raise ValueError(f"MAX_BOIDS is {boids.shape[1]}, but earlier shards of this run have {self.max_boids}: a run's shards share MAX_BOIDS")
+        self.max_boids = boids.shape[1]
+        return Samples(
+            {"context": tensors["context"], "predator": tensors["predator"], "boids": boids, "count": counts, "target": tensors["target"]}
+        )
+
+    def build_model(self, model_args: dict[str, Any]) -> PredatorNet:
+        return PredatorNet(**model_args)
+
+    def losses(
+        self, model: torch.nn.Module, batch: Samples, autocast: AbstractContextManager[Any]
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Action MSE (the loss); the angle between predicted and teacher directions in degrees
+        (a sum, which validation reports as a mean; a zero action has angle 0)."""
+        count = batch["count"]
+        # Only as many boid slots as the batch's largest flock: the rest is padding in every row.
+        width = max(1, int(count.max())) if len(batch) else 1
+        with autocast:
+            action = model(batch["context"], batch["predator"], batch["boids"][:, :width], count).float()
+        target = batch["target"]
+        loss = F.mse_loss(action, target)
+        cross = action[:, 0] * target[:, 1] - action[:, 1] * target[:, 0]
+        dot = (action * target).sum(dim=1)
+        angle = torch.atan2(cross.abs(), dot) * (180.0 / math.pi)
+        return {"action_mse": loss}, {"angle_deg": angle.detach().sum()}
+
+    def exports(self, model: torch.nn.Module, provenance: dict[str, Any]) -> dict[str, Any]:
+        """model/weights.json (ours), model/browser_weights.json and model/predator_model.js."""
+        assert isinstance(model, PredatorNet)
+        browser = to_browser(model)
+        return {"weights.json": to_ours(model, provenance), "browser_weights.json": browser, "predator_model.js": to_js(browser)}
+
+    def model_from_export(self, name: str, obj: Any, source: str) -> PredatorNet:
+        if name == "weights.json":
+            return from_ours(obj, source)
+        return from_browser(from_js(obj, source) if name.endswith(".js") else obj, source)
+
+    def predict(self, model: torch.nn.Module, device: torch.device, *inputs: Any) -> dict[str, torch.Tensor]:
+        """Actions [N, 2] for context [N, 2], predator [N, 4], boids [N, M, 4] and, if boid
+        rows are padded, count [N]."""
+        context, predator, boids, count = (*inputs, None)[:4]
+
+        def tensor(x: Any) -> torch.Tensor:
+            return torch.as_tensor(x, dtype=torch.float32, device=device)
+
+        counts = None if count is None else torch.as_tensor(count, device=device).to(torch.int64)
+        return {"action": model(tensor(context), tensor(predator), tensor(boids), counts).cpu()}

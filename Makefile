@@ -14,7 +14,7 @@ RUST_SOURCES := $(shell find rust_gen/src -name '*.rs') rust_gen/Cargo.toml
 # Settings given on the make command line (GAMES=2000 EPOCHS=50 ...) reach the jobs as
 # environment variables: make exports command-line variables to its recipes.
 .DEFAULT_GOAL := help
-.PHONY: help setup build job test test-rust test-python test-images lint bench bench-generator bench-trainer bench-predator-python images manifests clean
+.PHONY: help setup build job test test-rust test-python test-images lint bench bench-generator bench-trainer bench-predator-python bench-predator-trainer images manifests clean
 
 DOCKER ?= docker
 IMAGE_PREFIX ?= ludus
@@ -75,7 +75,7 @@ manifests: setup
 test-images: setup build
 	$(PY) -m pytest -q tests/images
 
-bench: bench-generator bench-trainer bench-predator-python
+bench: bench-generator bench-trainer bench-predator-python bench-predator-trainer
 
 bench-generator: build
 	mkdir -p bench/results
@@ -87,6 +87,9 @@ bench-trainer: setup build
 
 bench-predator-python: setup build
 	$(PY) bench/predator_python_bench.py --episodes 12
+
+bench-predator-trainer: setup build
+	$(PY) bench/predator_trainer_bench.py
 
 clean:
 	rm -rf $(VENV) rust_gen/target store

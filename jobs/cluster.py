@@ -145,3 +145,5 @@ def check_settings(s: PipelineSettings, store_is_local: bool) -> None:
         raise ConfigError(
             f"STORAGE_URL={redact(s.storage_url)!r}: pods cannot see this machine's folders; with RUNNER=k8s use an object store such as s3://bucket/prefix"
         )
+    if s.rounds > 1:
+        raise ConfigError(f"ROUNDS={s.rounds}: RUNNER=k8s runs one round so far; run later rounds with RUNNER=local, or unset ROUNDS")

@@ -37,12 +37,31 @@ def find_generator(configured: str) -> str:
     raise ConfigError("GENERATOR_BIN is not set and no rust_gen binary was found: run `make build` or set GENERATOR_BIN")
 
 
-def generator_command(binary: str, s: GenerateSettings, out: Path) -> list[str]:
+def generator_command(binary: str, s: GenerateSettings, out: Path, student: Path | None = None) -> list[str]:
     """The task's `rust_gen <task> generate ...` plus the shard flags every task takes. A list,
     never a shell string: no value is ever interpreted by a shell."""
-    task_args = get_task(s.task).generator_args(s, s.games_in_shard(s.shard_index))
+    task = get_task(s.task)
+    task_args = task.generator_args(s, s.games_in_shard(s.shard_index))
+    if student is not None and task.student_args is not None:
+        task_args += task.student_args(s, student)
     shard_args = ["--seed", str(s.seed), "--shard-index", str(s.shard_index), "--threads", str(s.threads), "--out", str(out)]
     return [binary, *task_args, *shard_args]
+
+
+def fetch_student(s: GenerateSettings, store: Store, layout: RunLayout, folder: Path) -> Path | None:
+    """For a shard of a round after the first: a local copy of the run's latest model, which
+    drives part of its episodes. None for the first round."""
+    round_ = s.round_of(s.shard_index)
+    if round_ == 0:
+        return None
+    if not store.exists(layout.weights):
+        raise JobError(
+            f"shard {s.shard_index} belongs to round {round_}, whose episodes the model of round {round_ - 1} drives, "
+            f"but {store.display(layout.weights)} does not exist: train round {round_ - 1} first (ROUND={round_ - 1})"
+        )
+    path = folder / "student.json"
+    path.write_bytes(store.read_bytes(layout.weights))
+    return path
 
 
 def run_generate(s: GenerateSettings) -> ShardManifest:
@@ -60,7 +79,9 @@ def run_generate(s: GenerateSettings) -> ShardManifest:
             log.warning("%s: generating the shard again", e)
     binary = find_generator(s.generator_bin)
     with tempfile.TemporaryDirectory(prefix="ludus-shard-") as tmp:
-        proc = subprocess.run(generator_command(binary, s, Path(tmp)), stdout=subprocess.PIPE, text=True, check=False)
+        student = fetch_student(s, store, layout, Path(tmp))
+        out = Path(tmp) / "out"
+        proc = subprocess.run(generator_command(binary, s, out, student), stdout=subprocess.PIPE, text=True, check=False)
         if proc.returncode != 0:
             raise JobError(f"shard {s.shard_index}: rust_gen exited with code {proc.returncode}")
         result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -74,7 +95,11 @@ def run_generate(s: GenerateSettings) -> ShardManifest:
             sha256=sha256_file(local),
             seed=s.seed,
             generator=result["metadata"]["generator"],
-            settings=get_task(s.task).shard_settings(s),
+            settings={
+                **get_task(s.task).shard_settings(s),
+                "round": s.round_of(s.shard_index),
+                **({"student_sha256": sha256_file(student)} if student else {}),
+            },
             elapsed_seconds=result["seconds"],
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )

@@ -16,26 +16,36 @@ from kubernetes import client
 
 from jobs.k8s import APP, SERVICE_ACCOUNT, SETTINGS_CONFIGMAP, STAGE_SERVICE_ACCOUNT, STAGES, credentials, scratch, security, to_dict
 from jobs.settings import PipelineSettings, settings_class
+from jobs.tasks import DEFAULT_TASK
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "k8s"
 HEADER = "# Rendered by `make manifests` from jobs/k8s.py and jobs/manifests.py: edit those, not this file.\n"
 
-# What a cluster run starts with; edit the ConfigMap (or k8s/20-settings.yaml) before applying.
-CLUSTER_SETTINGS: dict[str, str] = {
+# What a cluster run starts with; edit the ConfigMap (k8s/20-settings.yaml, or the task's
+# k8s/<task>/20-settings.yaml) before applying. The default task's files are k8s/ itself.
+COMMON_CLUSTER_SETTINGS: dict[str, str] = {
     "STORAGE_URL": "s3://CHANGE-ME-bucket/ludus",
-    "TASK": "ur",
     "PRESET": "production",
     "SHARDS": "8",
-    "DEPTH": "3",
     "GENERATE_PARALLELISM": "8",
     "GENERATE_CPU": "4",
     "TRAIN_GPUS": "1",
-    "EVAL_GAMES": "2000",
     "K8S_NAMESPACE": "ludus",
     "GEN_IMAGE": "ghcr.io/ludus-ai/ludus-gen:0.1.0",
     "TRAIN_IMAGE": "ghcr.io/ludus-ai/ludus-train:0.1.0",
 }
+TASK_CLUSTER_SETTINGS: dict[str, dict[str, str]] = {
+    "ur": {"DEPTH": "3", "EVAL_GAMES": "2000"},
+    "predator": {"TEACHER": "planner", "EVAL_GAMES": "200"},
+}
+
+
+def cluster_settings(task: str) -> dict[str, str]:
+    return {"STORAGE_URL": COMMON_CLUSTER_SETTINGS["STORAGE_URL"], "TASK": task, **COMMON_CLUSTER_SETTINGS, **TASK_CLUSTER_SETTINGS[task]}
+
+
+CLUSTER_SETTINGS = cluster_settings(DEFAULT_TASK)
 EXAMPLE_RUN_ID = "example-run"
 
 
@@ -76,9 +86,9 @@ def rbac(ns: str) -> list[dict[str, Any]]:
     ]
 
 
-def settings_configmap(ns: str) -> dict[str, Any]:
+def settings_configmap(ns: str, settings: dict[str, str]) -> dict[str, Any]:
     meta = {"name": SETTINGS_CONFIGMAP, "namespace": ns, "labels": {"app.kubernetes.io/name": APP}}
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": dict(CLUSTER_SETTINGS)}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": dict(settings)}
 
 
 def pipeline_job(ns: str) -> dict[str, Any]:
@@ -120,10 +130,15 @@ def pipeline_job(ns: str) -> dict[str, Any]:
     return to_dict(job)
 
 
-def example_settings() -> PipelineSettings:
-    values = {k.lower(): v for k, v in CLUSTER_SETTINGS.items()}
-    cls = settings_class("pipeline", CLUSTER_SETTINGS["TASK"])
+def example_settings(task: str = DEFAULT_TASK) -> PipelineSettings:
+    values = {k.lower(): v for k, v in cluster_settings(task).items()}
+    cls = settings_class("pipeline", task)
     return cls.model_validate({**values, "run_id": EXAMPLE_RUN_ID, "runner": "k8s"})
+
+
+def folder_of(task: str) -> Path:
+    """`kubectl apply -f k8s/` runs the default task; `kubectl apply -f k8s/<task>/` another."""
+    return K8S if task == DEFAULT_TASK else K8S / task
 
 
 def rendered() -> dict[Path, str]:
@@ -133,15 +148,16 @@ def rendered() -> dict[Path, str]:
     def dump(*docs: dict[str, Any]) -> str:
         return HEADER + "---\n".join(yaml.safe_dump(d, sort_keys=False) for d in docs)
 
-    files = {
-        K8S / "00-namespace.yaml": dump(namespace(ns)),
-        K8S / "10-rbac.yaml": dump(*rbac(ns)),
-        K8S / "20-settings.yaml": dump(settings_configmap(ns)),
-        K8S / "30-pipeline-job.yaml": dump(pipeline_job(ns)),
-    }
-    s = example_settings()
-    for stage, build in STAGES.items():
-        files[K8S / "stages" / f"{stage}.yaml"] = dump(to_dict(build(s)))
+    files = {}
+    for task in TASK_CLUSTER_SETTINGS:
+        folder = folder_of(task)
+        files[folder / "00-namespace.yaml"] = dump(namespace(ns))
+        files[folder / "10-rbac.yaml"] = dump(*rbac(ns))
+        files[folder / "20-settings.yaml"] = dump(settings_configmap(ns, cluster_settings(task)))
+        files[folder / "30-pipeline-job.yaml"] = dump(pipeline_job(ns))
+        s = example_settings(task)
+        for stage, build in STAGES.items():
+            files[folder / "stages" / f"{stage}.yaml"] = dump(to_dict(build(s)))
     return files
 
 

@@ -61,11 +61,13 @@ def write_run_json(store: Store, layout: RunLayout, s: PipelineSettings) -> None
     )
 
 
-def generate_locally(s: PipelineSettings, store: Store, layout: RunLayout) -> None:
-    """Runs the missing shards as parallel processes sharing the cores; committed ones are skipped."""
-    todo = [i for i in range(s.shards) if i not in set(committed_shard_indices(store, layout))]
+def generate_locally(s: PipelineSettings, store: Store, layout: RunLayout, round_: int = 0) -> None:
+    """Runs the round's missing shards as parallel processes sharing the cores; committed ones
+    are skipped."""
+    shards = range(round_ * s.shards, (round_ + 1) * s.shards)
+    todo = [i for i in shards if i not in set(committed_shard_indices(store, layout))]
     if not todo:
-        print(f"generate: all {s.shards} shards already committed")
+        print(f"generate: all {s.shards} shards of round {round_} already committed")
         return
     cores = os.cpu_count() or 1
     parallel = min(len(todo), cores)
@@ -92,14 +94,14 @@ def generate_locally(s: PipelineSettings, store: Store, layout: RunLayout) -> No
         raise JobError(f"generate failed for {'; '.join(failed)}; rerun with RUN_ID={s.run_id} to retry only those")
 
 
-def run_stage(s: PipelineSettings, name: str) -> None:
-    proc = subprocess.run(stage(name), env=child_env(s), check=False)
+def run_stage(s: PipelineSettings, name: str, **overrides: Any) -> None:
+    proc = subprocess.run(stage(name), env=child_env(s, **overrides), check=False)
     if proc.returncode != 0:
         raise JobError(f"the {name} stage exited with code {proc.returncode}; rerun with RUN_ID={s.run_id} to resume")
 
 
 def summary(s: PipelineSettings, store: Store, layout: RunLayout, seconds: dict[str, float]) -> dict[str, Any]:
-    manifests = [store.read_json(layout.shard_manifest(i)) for i in range(s.shards)]
+    manifests = [store.read_json(layout.shard_manifest(i)) for i in range(s.shards * s.rounds)]
     metrics = read_metrics(store, layout)
     best = min(metrics, key=lambda m: m["val_loss"])
     result: dict[str, Any] = {
@@ -120,23 +122,23 @@ def summary(s: PipelineSettings, store: Store, layout: RunLayout, seconds: dict[
     return result
 
 
-def stage_actions(s: PipelineSettings, store: Store, layout: RunLayout, api: Any = None) -> dict[str, Callable[[], None]]:
-    """What each stage does under the chosen runner."""
+def stage_actions(s: PipelineSettings, store: Store, layout: RunLayout, api: Any = None) -> dict[str, Callable[[int], None]]:
+    """What each stage does under the chosen runner, given the round."""
     if s.runner == "k8s":
         from jobs import cluster
 
         cluster.check_settings(s, store.local)
         api = api or cluster.batch_api()
-        return {stage: (lambda stage=stage: cluster.run_stage_on_cluster(s, stage, api)) for stage in ("generate", "train", "evaluate")}
+        return {stage: (lambda _round, stage=stage: cluster.run_stage_on_cluster(s, stage, api)) for stage in ("generate", "train", "evaluate")}
     find_generator(s.generator_bin)  # a missing binary stops the run before any work
     if s.device in ("cuda", "mps"):  # so does a device this machine lacks, before generating
         from trainer.train import pick_device
 
         pick_device(s.device)
     return {
-        "generate": lambda: generate_locally(s, store, layout),
-        "train": lambda: run_stage(s, "train"),
-        "evaluate": lambda: run_stage(s, "evaluate"),
+        "generate": lambda round_: generate_locally(s, store, layout, round_),
+        "train": lambda round_: run_stage(s, "train", round=round_),
+        "evaluate": lambda _round: run_stage(s, "evaluate"),
     }
 
 
@@ -147,13 +149,15 @@ def run_pipeline(s: PipelineSettings, api: Any = None) -> dict[str, Any]:
     store.check()
     write_run_json(store, layout, s)
     episodes = get_task(s.task).episodes
-    print(f"run {s.run_id}: {s.games} {episodes} in {s.shards} shards, {s.epochs} epochs -> {store.display(layout.run)} ({s.runner})")
+    rounds = f" per round, {s.rounds} rounds" if s.rounds > 1 else ""
+    print(f"run {s.run_id}: {s.games} {episodes} in {s.shards} shards, {s.epochs} epochs{rounds} -> {store.display(layout.run)} ({s.runner})")
     seconds: dict[str, float] = {}
-    for name, action in actions.items():
+    plan = [(name, r) for r in range(s.rounds) for name in ("generate", "train")] + [("evaluate", s.rounds - 1)]
+    for name, round_ in plan:
         started = time.perf_counter()
-        print(f"== {name}", flush=True)
-        action()
-        seconds[name] = round(time.perf_counter() - started, 1)
+        print(f"== {name}" + (f" (round {round_ + 1} of {s.rounds})" if s.rounds > 1 and name != "evaluate" else ""), flush=True)
+        actions[name](round_)
+        seconds[name] = round(seconds.get(name, 0.0) + time.perf_counter() - started, 1)
     result = summary(s, store, layout, seconds)
     store.write_json(f"{layout.run}/summary.json", result)
     return result

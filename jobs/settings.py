@@ -63,6 +63,9 @@ class CommonSettings(BaseSettings, RunConfig):
     preset: Literal["test", "fast", "standard", "production"] = Field("standard", description=preset_help())
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Logging level")
     generator_bin: str = Field("", description="Path of the rust_gen binary (default: the release build, then PATH)")
+    rounds: int = Field(
+        1, ge=1, le=50, description="Rounds of generate and train; each later round adds SHARDS shards partly driven by the latest model"
+    )
 
     @field_validator("task")
     @classmethod
@@ -103,18 +106,34 @@ class GenerateSettings(CommonSettings):
     def _shards_fit(self) -> GenerateSettings:
         if self.games < self.shards:
             raise ValueError(f"GAMES={self.games} is less than SHARDS={self.shards}: every shard needs at least one game")
-        if self.shard_index >= self.shards:
-            raise ValueError(f"SHARD_INDEX={self.shard_index} is not below SHARDS={self.shards}")
+        if self.shard_index >= self.shards * self.rounds:
+            raise ValueError(f"SHARD_INDEX={self.shard_index} is not below SHARDS x ROUNDS = {self.shards * self.rounds}")
         return self
 
     def games_in_shard(self, index: int) -> int:
-        """GAMES split over SHARDS as evenly as possible (the first shards take the rest)."""
+        """GAMES (per round) split over SHARDS as evenly as possible (the first shards take the rest)."""
         base, rest = divmod(self.games, self.shards)
-        return base + (1 if index < rest else 0)
+        return base + (1 if index % self.shards < rest else 0)
+
+    def round_of(self, index: int) -> int:
+        """Round r holds shards r * SHARDS to (r + 1) * SHARDS - 1."""
+        return index // self.shards
 
 
 class TrainSettings(CommonSettings, TrainConfig):
     shard_wait_seconds: float = Field(3600.0, ge=0.0, description="How long train waits for all SHARDS manifests")
+    round: int = Field(-1, ge=-1, description="Train on the shards of rounds 0..ROUND; -1: of every round (ROUNDS - 1)")
+
+    @model_validator(mode="after")
+    def _round_exists(self) -> TrainSettings:
+        if self.round >= self.rounds:
+            raise ValueError(f"ROUND={self.round} is not below ROUNDS={self.rounds}")
+        return self
+
+    def data_shards(self) -> int:
+        """How many shards (0..n-1) this training reads."""
+        last = self.rounds - 1 if self.round < 0 else self.round
+        return (last + 1) * self.shards
 
 
 class EvaluateSettings(CommonSettings):
@@ -227,6 +246,8 @@ def load_job(job: str) -> CommonSettings:
     spec = get_task(common.task)
     if not spec.runs(job):
         raise ConfigError(f"TASK={spec.name!r}: {spec.title} has no trainer or evaluator yet, so the {job} job cannot run it; its generate job can")
+    if common.rounds > 1 and spec.student_args is None:
+        raise ConfigError(f"ROUNDS={common.rounds}: {spec.title} has no student-driven generation, so it runs one round only; unset ROUNDS")
     check_other_tasks_variables(spec)
     return load(settings_class(job, spec.name))
 

@@ -36,9 +36,11 @@ def run_train(s: TrainSettings) -> TrainResult:
     store = Store(s.storage_url)
     store.check()
     layout = RunLayout(s.task, s.run_id)
-    wait_for_shards(store, layout, s.shards, s.shard_wait_seconds)
+    shards = s.data_shards()
+    wait_for_shards(store, layout, shards, s.shard_wait_seconds)
     # The settings are also the learner's options: the task's train settings extend them.
-    result = Trainer(s, get_task(s.task).load_learner(s), store=store).train()
+    config = s.model_copy(update={"shards": shards})
+    result = Trainer(config, get_task(s.task).load_learner(s), store=store).train()
     for prefix in (layout.train, layout.model):  # what a killed earlier attempt left behind
         store.remove_leftovers(prefix)
     log.info(

@@ -10,7 +10,6 @@ rest for tasks whose learner and evaluator exist.
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,8 @@ from common.storage import RunLayout, Store, committed_shard_indices, read_commi
 from jobs.tasks import REGISTRY, TaskSpec
 from tests.conftest import run_job
 from trainer import TrainConfig, Trainer
-from trainer.learner import decode_export
 from trainer.data import DatasetError, load_run_data, parse_shard, split_by_episode
+from trainer.learner import decode_export
 
 # Per task: a run small enough for seconds per stage.
 TINY: dict[str, dict[str, object]] = {

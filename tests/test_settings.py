@@ -131,13 +131,35 @@ def test_a_variable_of_another_task_is_refused_naming_it_and_its_task(clean_env:
         load_job("pipeline")
 
 
-def test_the_predators_generator_refuses_urs_depth_and_its_trainer_is_not_there_yet(tmp_path: Path) -> None:
+def test_the_predators_generator_refuses_urs_depth(tmp_path: Path) -> None:
     store = tmp_path / "store"
     result = run_job("generate", timeout=60, STORAGE_URL=store, TASK="predator", GAMES=4, DEPTH=3)
     assert result.returncode == 2 and "DEPTH='3': DEPTH is a setting of TASK=ur (the Royal Game of Ur), not of TASK=predator" in result.stderr
-    result = run_job("pipeline", timeout=60, STORAGE_URL=store, TASK="predator", GAMES=4)
-    assert result.returncode == 2 and "has no trainer or evaluator yet, so the pipeline job cannot run it" in result.stderr
     assert not store.exists(), "nothing may be written"
+
+
+def test_a_task_without_a_learner_runs_only_its_generator(clean_env: pytest.MonkeyPatch, second_task: object) -> None:
+    import dataclasses
+
+    from jobs.tasks import REGISTRY
+
+    clean_env.setitem(REGISTRY, "toy", dataclasses.replace(REGISTRY["toy"], learner=None, evaluate=None))
+    clean_env.setenv("TASK", "toy")
+    assert load_job("generate").task == "toy"
+    for job in ("train", "evaluate", "pipeline"):
+        with pytest.raises(ConfigError, match=f"has no trainer or evaluator yet, so the {job} job cannot run it"):
+            load_job(job)
+
+
+def test_task_defaults_apply_and_variables_win(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("TASK", "predator")
+    s = load_job("pipeline")
+    assert (s.eval_games, s.batch_size) == (100, 1024)  # type: ignore[attr-defined]
+    clean_env.setenv("EVAL_GAMES", "7")
+    assert load_job("evaluate").eval_games == 7  # type: ignore[attr-defined]
+    clean_env.setenv("TASK", "ur")
+    clean_env.delenv("EVAL_GAMES")
+    assert load_job("evaluate").eval_games == 1000  # type: ignore[attr-defined]
 
 
 def test_each_task_gets_only_its_own_settings(clean_env: pytest.MonkeyPatch, second_task: object) -> None:

@@ -62,7 +62,12 @@ def test_split_is_by_game(tiny_run: tuple[str, str]) -> None:
     train, val = split_by_episode(data, 0.25, seed=0)
     assert len(train) + len(val) == len(data)
     assert not set(train["episode_key"].tolist()) & set(val["episode_key"].tolist())
-    assert len(set(val["episode_key"].tolist())) == 4, "a quarter of 16 games"
+    assert 1 <= len(set(val["episode_key"].tolist())) < 16
+    # A run that gains data (a later round) keeps every episode on its side.
+    first_half = data.rows(torch.nonzero(data["episode_key"] >> 32 == 0).squeeze(1))
+    train_part, val_part = split_by_episode(first_half, 0.25, seed=0)
+    assert set(val_part["episode_key"].tolist()) <= set(val["episode_key"].tolist())
+    assert set(train_part["episode_key"].tolist()) <= set(train["episode_key"].tolist())
 
 
 def test_training_writes_every_artifact(run_copy: str) -> None:

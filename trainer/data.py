@@ -3,6 +3,7 @@ episode. Nothing here knows a task: the learner names its tensors."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -128,15 +129,27 @@ def load_run_data(store: Store, layout: RunLayout, learner: Learner, shards: int
     return dataset, manifests
 
 
+def validation_draw(episode_keys: list[int], seed: int) -> list[float]:
+    """A number in [0, 1) per episode that depends only on the episode and the seed."""
+    draws = []
+    for key in episode_keys:
+        digest = hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=8).digest()
+        draws.append(int.from_bytes(digest, "little") / 2**64)
+    return draws
+
+
 def split_by_episode(data: Samples, validation_split: float, seed: int) -> tuple[Samples, Samples]:
-    """Whole episodes go to one side: no episode is split between training and validation."""
+    """Whole episodes go to one side: no episode is split between training and validation. An
+    episode's side depends only on the episode and the seed, never on what else is in the data,
+    so a run that gains shards (a later round) never moves a training episode into validation."""
     episodes, inverse = torch.unique(data[EPISODE_KEY], return_inverse=True)
     if len(episodes) < 2:
         raise DatasetError(f"{len(episodes)} episode(s) cannot be split into training and validation")
-    generator = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(episodes), generator=generator)
-    n_val = min(len(episodes) - 1, max(1, round(len(episodes) * validation_split)))
-    is_val_episode = torch.zeros(len(episodes), dtype=torch.bool)
-    is_val_episode[order[:n_val]] = True
+    draws = torch.tensor(validation_draw(episodes.tolist(), seed), dtype=torch.float64)
+    is_val_episode = draws < validation_split
+    if not is_val_episode.any():  # tiny data: the lowest draw validates
+        is_val_episode[draws.argmin()] = True
+    if is_val_episode.all():  # and the highest trains
+        is_val_episode[draws.argmax()] = False
     is_val = is_val_episode[inverse]
     return data.rows(~is_val), data.rows(is_val)

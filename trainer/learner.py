@@ -34,6 +34,13 @@ class Learner(ABC):
     # Arguments of `build_model`; saved in every checkpoint and export.
     model_args: dict[str, Any]
 
+    def batches(self, data: Samples, batch_size: int, generator: torch.Generator | None) -> list[torch.Tensor]:
+        """The row indices of each batch of a pass over `data`: shuffled by `generator`, or in
+        any order when it is None (validation sums over every row). A task may group similar
+        rows (flocks of one size, say) as long as every row comes once."""
+        order = torch.randperm(len(data), generator=generator) if generator is not None else torch.arange(len(data))
+        return list(order.split(batch_size))
+
     @abstractmethod
     def samples(self, tensors: dict[str, torch.Tensor]) -> Samples:
         """The columns training uses, from a shard's checked tensors."""

@@ -67,7 +67,8 @@ class TrainState:
     best_epoch: int = -1  # 0-based; -1 before the first epoch
     best_model: dict[str, torch.Tensor] | None = None
     bad_epochs: int = 0
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)  # every epoch of every round
+    round: int = 0  # a round trains on more shards than the last, starting from its best model
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -89,6 +90,10 @@ def dataset_digest(manifests: list[ShardManifest]) -> str:
     """One digest over the shards' digests, in shard order."""
     joined = "\n".join(f"{m.shard_index}:{m.sha256}" for m in sorted(manifests, key=lambda m: m.shard_index))
     return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def shard_digests(manifests: list[ShardManifest]) -> list[str]:
+    return [f"{m.shard_index}:{m.sha256}" for m in sorted(manifests, key=lambda m: m.shard_index)]
 
 
 def add(terms: Any) -> Any:
@@ -175,8 +180,8 @@ class Trainer:
         """One pass over the training data; returns (mean loss, samples per second)."""
         assert self.train_data is not None and self.scheduler is not None
         self.model.train()
-        n, bs = len(self.train_data), self.config.batch_size
-        order = torch.randperm(n, generator=self.batch_generator)
+        n = len(self.train_data)
+        batches = self.learner.batches(self.train_data, self.config.batch_size, self.batch_generator)
         total = torch.zeros((), device=self.device)
         started = time.perf_counter()
         bar = tqdm(
@@ -190,8 +195,8 @@ class Trainer:
             disable=not sys.stderr.isatty(),
             dynamic_ncols=True,
         )
-        for start in range(0, n, bs):
-            batch = self._batch(self.train_data, order[start : start + bs])
+        for index in batches:
+            batch = self._batch(self.train_data, index)
             terms, _ = self.learner.losses(self.model, batch, self._autocast())
             loss = add(terms.values())
             self.optimizer.zero_grad(set_to_none=True)
@@ -211,8 +216,8 @@ class Trainer:
         sums: torch.Tensor | None = None
         names: list[str] = []
         terms_count = 0
-        for start in range(0, len(data), VALIDATION_BATCH):
-            batch = self._batch(data, torch.arange(start, min(start + VALIDATION_BATCH, len(data))))
+        for index in self.learner.batches(data, VALIDATION_BATCH, None):
+            batch = self._batch(data, index)
             terms, counts = self.learner.losses(self.model, batch, self._autocast())
             values = torch.stack([*(t * len(batch) for t in terms.values()), *(c.float() for c in counts.values())])
             sums = values if sums is None else sums + values
@@ -226,7 +231,9 @@ class Trainer:
         is one; ends with the best epoch's weights loaded and exported."""
         self.prepare()
         assert self.train_data is not None and self.val_data is not None
-        if self.load_checkpoint():
+        if self._later_round_done():
+            return self._result(0.0, 0)
+        if self.load_checkpoint() and self.state.epochs_done:
             s = self.state
             log.info("resuming after epoch %d (best %.5f at epoch %d)", s.epochs_done, s.best_loss, s.best_epoch + 1)
             self._write_metrics()  # a kill between the checkpoint and the metrics left them short
@@ -253,6 +260,10 @@ class Trainer:
             self.net.load_state_dict(self.state.best_model)
         self.export()
         self._plot()
+        return self._result(seconds, steps_run)
+
+    def _result(self, seconds: float, steps_run: int) -> TrainResult:
+        assert self.train_data is not None and self.val_data is not None
         return TrainResult(
             best_epoch=self.state.best_epoch + 1,
             best_val_loss=self.state.best_loss,
@@ -275,7 +286,7 @@ class Trainer:
                 f"epoch {epoch + 1}: the training loss is {train_loss}; the checkpoint of epoch {epoch} is kept "
                 f"(try a lower LEARNING_RATE than {self.config.learning_rate})"
             )
-        metrics = {"epoch": epoch + 1, "train_loss": train_loss, **self.evaluate(self.val_data)}
+        metrics = {"epoch": len(self.state.history) + 1, "round": self.state.round, "train_loss": train_loss, **self.evaluate(self.val_data)}
         metrics |= {"lr": self.scheduler.get_last_lr()[0], "samples_per_second": speed}
         self.state.history.append(metrics)
         self._track_best(metrics)
@@ -286,7 +297,7 @@ class Trainer:
     def _track_best(self, metrics: dict[str, Any]) -> None:
         s = self.state
         if metrics["val_loss"] < s.best_loss:
-            s.best_loss, s.best_epoch, s.bad_epochs = metrics["val_loss"], s.epochs_done, 0
+            s.best_loss, s.best_epoch, s.bad_epochs = metrics["val_loss"], len(s.history) - 1, 0
             s.best_model = {k: v.detach().to("cpu", copy=True) for k, v in self.net.state_dict().items()}
         else:
             s.bad_epochs += 1
@@ -300,6 +311,7 @@ class Trainer:
             "task": self.learner.task,
             "run_id": self.config.run_id,
             "dataset_sha256": dataset_digest(self.manifests) if self.manifests else None,
+            "shards": shard_digests(self.manifests),
             "model_args": self.learner.model_args,
             "state": self.state.as_dict(),
             "model": self.net.state_dict(),
@@ -322,20 +334,16 @@ class Trainer:
         """Restores the run's checkpoint if it exists; returns whether it did. Only tensors and
         plain data are unpickled (`weights_only`): a checkpoint never runs code."""
         self.prepare()
-        if not self.store.exists(self.layout.checkpoint):
+        ckpt = self._read_checkpoint()
+        if ckpt is None:
             return False
         where = self.store.display(self.layout.checkpoint)
-        try:
-            ckpt = torch.load(io.BytesIO(self.store.read_bytes(self.layout.checkpoint)), map_location=self.device, weights_only=True)
-        except Exception as e:  # pickle, zip and torch errors differ; all mean "not one of ours"
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise TrainingError(f"{where}: not a checkpoint this trainer can load ({reason}); delete it to start the run's training over") from e
-        if not isinstance(ckpt, dict) or ckpt.get("version") != CHECKPOINT_VERSION:
-            version = ckpt.get("version") if isinstance(ckpt, dict) else None
-            raise TrainingError(f"{where}: checkpoint version {version} is not {CHECKPOINT_VERSION}")
         if ckpt.get("task") != self.learner.task or ckpt.get("model_args") != self.learner.model_args:
             raise TrainingError(f"{where}: made for task {ckpt.get('task')!r} with model {ckpt.get('model_args')}, not this run's")
         digest = dataset_digest(self.manifests) if self.manifests else None
+        if self._is_earlier_round(ckpt):
+            self._start_next_round(ckpt)
+            return True
         if ckpt.get("run_id") != self.config.run_id or ckpt.get("dataset_sha256") != digest:
             raise TrainingError(
                 f"{where}: belongs to run {ckpt.get('run_id')!r} trained on dataset {str(ckpt.get('dataset_sha256'))[:12]}..., "
@@ -350,6 +358,49 @@ class Trainer:
             torch.cuda.set_rng_state_all([s.cpu() for s in ckpt["cuda_rng"]])
         self.batch_generator.set_state(ckpt["batch_rng"].cpu())
         return True
+
+    def _read_checkpoint(self) -> dict[str, Any] | None:
+        """The run's checkpoint, if there is one, refused if it is not one of ours."""
+        if not self.store.exists(self.layout.checkpoint):
+            return None
+        where = self.store.display(self.layout.checkpoint)
+        try:
+            ckpt = torch.load(io.BytesIO(self.store.read_bytes(self.layout.checkpoint)), map_location=self.device, weights_only=True)
+        except Exception as e:  # pickle, zip and torch errors differ; all mean "not one of ours"
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise TrainingError(f"{where}: not a checkpoint this trainer can load ({reason}); delete it to start the run's training over") from e
+        if not isinstance(ckpt, dict) or ckpt.get("version") != CHECKPOINT_VERSION:
+            version = ckpt.get("version") if isinstance(ckpt, dict) else None
+            raise TrainingError(f"{where}: checkpoint version {version} is not {CHECKPOINT_VERSION}")
+        return ckpt
+
+    def _later_round_done(self) -> bool:
+        """Whether the checkpoint is of a later round of this run (a rerun of a finished
+        multi-round pipeline retrains nothing): then its state is loaded and nothing is written."""
+        ckpt = self._read_checkpoint()
+        if ckpt is None:
+            return False
+        done, ours = ckpt.get("shards") or [], shard_digests(self.manifests)
+        if ckpt.get("run_id") != self.config.run_id or not ours or len(done) <= len(ours) or done[: len(ours)] != ours:
+            return False
+        self.state = TrainState(**ckpt["state"])
+        log.info("a later round (%d, on %d shards) is trained already: nothing to do for %d shards", self.state.round, len(done), len(ours))
+        return True
+
+    def _is_earlier_round(self, ckpt: dict[str, Any]) -> bool:
+        """The finished checkpoint of this run on fewer shards, all of them still ours."""
+        done, ours = ckpt.get("shards") or [], shard_digests(self.manifests)
+        finished = bool(ckpt["state"].get("finished"))
+        return ckpt.get("run_id") == self.config.run_id and finished and 0 < len(done) < len(ours) and ours[: len(done)] == done
+
+    def _start_next_round(self, ckpt: dict[str, Any]) -> None:
+        """The next round starts from the last round's best model with a fresh optimizer and
+        schedule; its epochs add to the history."""
+        old = TrainState(**ckpt["state"])
+        self.net.load_state_dict(old.best_model if old.best_model is not None else ckpt["model"])
+        self.state = TrainState(history=old.history, round=old.round + 1)
+        shards = (len(ckpt["shards"]), len(self.manifests))
+        log.info("round %d: %d shards (round %d had %d); from its best model", old.round + 1, shards[1], old.round, shards[0])
 
     # ---- outputs ------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ class PredatorGenerateSettings(BaseModel):
     teacher: Literal["pursuit", "planner"] = Field("planner", description="The teacher that labels every step (and drives it, but for STUDENT_SHARE)")
     steps: int = Field(1500, ge=1, le=100_000, description="Steps per episode at most")
     max_boids: int = Field(50, ge=1, le=200, description="Most boids in an episode (1..MAX_BOIDS drawn per episode)")
+    student_share: float = Field(0.5, ge=0.0, le=1.0, description="Share of the episodes of rounds after the first that the latest model drives")
 
 
 class PredatorTrainSettings(PredatorTrainOptions):
@@ -33,12 +34,19 @@ class PredatorEvaluateSettings(BaseModel):
     eval_steps: int = Field(1500, ge=1, le=100_000, description="Steps per evaluation episode at most (default protocol)")
     eval_max_boids: int = Field(50, ge=1, le=200, description="Most boids of a default-protocol evaluation episode")
     promotion_threshold: float = Field(
-        0.0, ge=-1.0, le=1.0, description="Promote if the lower 95% bound of the paired catch-rate gain over the champion (default protocol) is above this"
+        0.0,
+        ge=-1.0,
+        le=1.0,
+        description="Promote if the lower 95% bound of the paired catch-rate gain over the champion (default protocol) exceeds this",
     )
 
 
 def generator_args(s: Any, episodes: int) -> list[str]:
     return ["predator", "generate", "--episodes", str(episodes), "--teacher", s.teacher, "--steps", str(s.steps), "--max-boids", str(s.max_boids)]
+
+
+def student_args(s: Any, model: Path) -> list[str]:
+    return ["--student", str(model), "--student-share", str(s.student_share)]
 
 
 def shard_settings(s: Any) -> dict[str, Any]:
@@ -74,6 +82,13 @@ def rows(report: dict[str, Any], labels: list[str]) -> list[dict[str, Any]]:
     return out
 
 
+def gain_cell(row: dict[str, Any]) -> str:
+    if row["opponent"] == "new model":
+        return ""
+    low, high = row["gain_ci95"]
+    return f"{row['gain']:+.1%} ({low:+.1%} to {high:+.1%})"
+
+
 def evaluate(s: Any, binary: str, model: Path, champion: Path | None) -> Evaluation:
     """EVAL_GAMES evaluation episodes per protocol, every player on the same ones."""
     players, labels = [f"net:{model}", *OPPONENTS], ["new model", *OPPONENTS]
@@ -101,7 +116,7 @@ def evaluate(s: Any, binary: str, model: Path, champion: Path | None) -> Evaluat
             ("episodes", lambda r: str(r["episodes"])),
             ("catch rate", lambda r: f"{r['catch_rate']:.1%}"),
             ("95% interval", lambda r: f"{r['catch_rate_ci95'][0]:.1%} - {r['catch_rate_ci95'][1]:.1%}"),
-            ("gain of the new model", lambda r: "" if r["opponent"] == "new model" else f"{r['gain']:+.1%} ({r['gain_ci95'][0]:+.1%} to {r['gain_ci95'][1]:+.1%})"),
+            ("gain of the new model", gain_cell),
             ("cleared", lambda r: str(r["episodes_cleared"])),
             ("us/decision", lambda r: f"{r['us_per_decision']:.1f}"),
         ],
@@ -114,8 +129,8 @@ def spec() -> TaskSpec:
         name="predator",
         title="the boids predator",
         episodes="episodes",
-        presets={"test": (20, 3), "fast": (150, 10), "standard": (400, 12), "production": (3000, 30)},
-        defaults={"eval_games": 100, "learning_rate": 1e-3, "batch_size": 512},
+        presets={"test": (20, 3), "fast": (150, 10), "standard": (300, 12), "production": (3000, 30)},
+        defaults={"eval_games": 100},
         settings={"generate": PredatorGenerateSettings, "train": PredatorTrainSettings, "evaluate": PredatorEvaluateSettings},
         generator_args=generator_args,
         shard_settings=shard_settings,
@@ -124,4 +139,5 @@ def spec() -> TaskSpec:
         evaluate=evaluate,
         learner="trainer.tasks.predator.learner:PredatorLearner",
         promotion="the lower 95% bound of the paired catch-rate gain over the champion (default protocol)",
+        student_args=student_args,
     )

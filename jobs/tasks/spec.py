@@ -60,6 +60,9 @@ class TaskSpec:
     # the task has no learner yet (then only its generate job runs)
     learner: str | None
     promotion: str  # what PROMOTION_THRESHOLD bounds, for people
+    # (settings, a local copy of the run's model/weights.json) -> the generator's student flags,
+    # for rounds after the first; None: the task has no student (ROUNDS must be 1)
+    student_args: Callable[[Any, Path], list[str]] | None = None
     setting_names: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:

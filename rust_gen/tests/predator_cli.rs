@@ -16,6 +16,8 @@ fn bin() -> Command {
         "SHARD_INDEX",
         "OUT",
         "THREADS",
+        "STUDENT",
+        "STUDENT_SHARE",
     ] {
         cmd.env_remove(var);
     }
@@ -249,6 +251,68 @@ fn bad_input_is_refused_naming_the_flag() {
     fails_with(
         &["predator", "trace", "--player", "still"],
         "give --state FILE or --seed N",
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_student_drives_its_share_of_episodes_and_the_teacher_still_labels_them() {
+    use rust_gen::core::Rng;
+    use rust_gen::predator::nn::random_browser_file;
+    let dir = temp("student");
+    let model = dir.join("student.json");
+    let net = random_browser_file(&mut Rng::new(4), 16, 2, 1, 32);
+    std::fs::write(&model, net.to_string()).expect("write");
+    let shard = |name: &str, threads: &str, student: &[&str]| -> (Value, Vec<u8>) {
+        let out = dir.join(name);
+        let mut args = vec![
+            "predator",
+            "generate",
+            "--episodes",
+            "6",
+            "--teacher",
+            "pursuit",
+            "--steps",
+            "150",
+            "--max-boids",
+            "10",
+            "--seed",
+            "2",
+            "--threads",
+            threads,
+            "--out",
+            out.to_str().expect("utf-8"),
+        ];
+        args.extend_from_slice(student);
+        let output = run(&args);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let line: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        (
+            line,
+            std::fs::read(out.join("shard-00000.safetensors")).expect("shard"),
+        )
+    };
+    let m = model.to_str().expect("utf-8");
+    let (plain, plain_bytes) = shard("plain", "1", &[]);
+    let (half, half_bytes) = shard("half", "1", &["--student", m, "--student-share", "0.5"]);
+    let (_, half_bytes_2) = shard("half2", "2", &["--student", m, "--student-share", "0.5"]);
+    assert_eq!(plain["student_episodes"], 0);
+    assert_eq!(half["student_episodes"], 3, "half of 6 episodes");
+    assert_eq!(half["metadata"]["student_share"], "0.5");
+    assert_eq!(half_bytes, half_bytes_2, "thread count changed the shard");
+    assert_ne!(
+        plain_bytes, half_bytes,
+        "the student changed the episodes it drove"
+    );
+    let (_, none_bytes) = shard("none", "1", &["--student", m, "--student-share", "0"]);
+    let (plain_len, none_len) = (plain_bytes.len(), none_bytes.len());
+    assert_eq!(
+        plain_len, none_len,
+        "share 0: the teacher drives every episode"
     );
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -234,3 +234,19 @@ def test_generator_image_writes_a_shard_and_trainer_image_trains_on_it(images: d
     FIGURES.parent.mkdir(parents=True, exist_ok=True)
     FIGURES.write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures))
+
+
+def test_the_images_run_the_predator_too(images: dict[str, float], s3_env: dict[str, str]) -> None:
+    make_bucket("images-predator")
+    settings = {"STORAGE_URL": "s3://images-predator/ludus", "RUN_ID": "predator-run", "TASK": "predator", "SHARDS": 1, "GAMES": 3}
+    settings |= {"STEPS": 100, "MAX_BOIDS": 8, "TEACHER": "pursuit"}
+    credentials = {"AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET, "AWS_ENDPOINT_URL": s3_env["AWS_ENDPOINT_URL"]}
+    credentials["AWS_DEFAULT_REGION"] = "us-east-1"
+    run(GEN, credentials, **settings)  # the generator image has no torch, for this task too
+    store, layout = Store("s3://images-predator/ludus"), RunLayout("predator", "predator-run")
+    manifest, _ = read_committed_shard(store, layout, 0)
+    assert manifest.games == 3
+    run(TRAIN, credentials, **settings, EPOCHS=1, BATCH_SIZE=128, DEVICE="auto")
+    assert store.read_bytes(layout.model_file("predator_model.js")).startswith(b"window.TRANSFORMER_PARAMS = ")
+    run(TRAIN, credentials, "evaluate", **settings, EVAL_GAMES=3, EVAL_STEPS=100, EVAL_MAX_BOIDS=8)
+    assert {r["protocol"] for r in store.read_json(f"{layout.eval}/report.json")["results"]} == {"default", "legacy"}

@@ -73,6 +73,7 @@ fn samples_per_second(teacher: Teacher, episodes: u32, threads: usize, repeats: 
         teacher,
         steps: 1500,
         max_boids: 50,
+        student: None,
     };
     let pool = thread_pool(threads);
     median(

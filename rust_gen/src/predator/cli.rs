@@ -2,11 +2,13 @@
 
 use super::episode::Protocol;
 use super::matchplay::play_match;
+use super::nn::Transformer;
 use super::players::PlayerSpec;
-use super::task::{PredatorGenerator, Teacher};
+use super::task::{PredatorGenerator, Student, Teacher};
 use crate::core::cli::{generate, thread_pool, usage_error, ShardArgs};
 use clap::{Args, Subcommand, ValueEnum};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Subcommand)]
 pub enum PredatorCommand {
@@ -107,16 +109,43 @@ pub struct GenerateArgs {
     /// Most boids in an episode; the shard pads every sample's boids to this many.
     #[arg(long, env = "MAX_BOIDS", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=200))]
     max_boids: u32,
+    /// A student network (our file, the browser file or its `.js` wrapper) that drives
+    /// --student-share of the episodes, every step still labelled by the teacher.
+    #[arg(long, env = "STUDENT")]
+    student: Option<std::path::PathBuf>,
+    /// The share of episodes the student drives (with --student).
+    #[arg(long, env = "STUDENT_SHARE", default_value_t = 0.5, value_parser = share)]
+    student_share: f64,
     #[command(flatten)]
     shard: ShardArgs,
 }
 
+fn share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err(format!(
+            "'{text}' is not a share: expected a number in [0, 1]"
+        )),
+    }
+}
+
 fn generate_shard(args: GenerateArgs) -> ExitCode {
+    let student = match &args.student {
+        Some(path) => match Transformer::load(path) {
+            Ok(net) => Some(Student {
+                net: Arc::new(net),
+                share: args.student_share,
+            }),
+            Err(e) => return usage_error(format!("--student: {e}")),
+        },
+        None => None,
+    };
     let task = PredatorGenerator {
         episodes: args.episodes,
         teacher: args.teacher,
         steps: args.steps,
         max_boids: args.max_boids,
+        student,
     };
     generate(&task, &args.shard, args.episodes, "episodes")
 }

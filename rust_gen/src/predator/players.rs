@@ -45,10 +45,7 @@ impl PlayerSpec {
             PlayerSpec::Pursuit => Box::new(Pursuit),
             PlayerSpec::Lead => Box::new(Lead),
             PlayerSpec::Planner => Box::new(Planner::default()),
-            PlayerSpec::Net(net) => Box::new(NetPlayer {
-                net: net.clone(),
-                scratch: Scratch::default(),
-            }),
+            PlayerSpec::Net(net) => Box::new(NetPlayer::new(net.clone())),
         }
     }
 }
@@ -57,6 +54,15 @@ impl PlayerSpec {
 pub struct NetPlayer {
     pub net: Arc<Transformer>,
     pub scratch: Scratch,
+}
+
+impl NetPlayer {
+    pub fn new(net: Arc<Transformer>) -> NetPlayer {
+        NetPlayer {
+            net,
+            scratch: Scratch::default(),
+        }
+    }
 }
 
 impl Policy for NetPlayer {

@@ -3,12 +3,15 @@
 
 use super::encode::Observation;
 use super::episode::{run, Policy, Protocol};
+use super::nn::Transformer;
 use super::planner::Planner;
-use super::players::Pursuit;
+use super::players::{NetPlayer, Pursuit};
 use super::sim::State;
 use crate::core::safetensors::{put_f32s, tensor_of, Dtype, Tensor};
 use crate::core::{Rng, Task};
 use serde_json::{json, Map, Value};
+use std::cell::Cell;
+use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Teacher {
@@ -39,6 +42,37 @@ pub struct PredatorGenerator {
     pub teacher: Teacher,
     pub steps: u32,
     pub max_boids: u32,
+    /// A student network that drives a share of the episodes (each step still labelled by the
+    /// teacher), so that the data covers the states the student gets itself into.
+    pub student: Option<Student>,
+}
+
+pub struct Student {
+    pub net: Arc<Transformer>,
+    pub share: f64,
+}
+
+impl Student {
+    /// Whether episode `index` is the student's: spread evenly, `share` of every run of
+    /// episodes, the same whatever the thread count.
+    pub fn drives(&self, index: u32) -> bool {
+        let (i, share) = (index as f64, self.share);
+        ((i + 1.0) * share).floor() > (i * share).floor()
+    }
+}
+
+/// Drives with the student and remembers the teacher's action for the same state, the label.
+struct Labelled<'a> {
+    teacher: Box<dyn Policy>,
+    student: NetPlayer,
+    label: &'a Cell<(f64, f64)>,
+}
+
+impl Policy for Labelled<'_> {
+    fn act(&mut self, state: &State, obs: &Observation) -> (f64, f64) {
+        self.label.set(self.teacher.act(state, obs));
+        self.student.act(state, obs)
+    }
 }
 
 /// One episode's samples, column by column (boids zero-padded to the shard's maximum).
@@ -52,6 +86,7 @@ pub struct EpisodeRecord {
     target: Vec<[f32; 2]>,
     boids_at_start: u32,
     caught: u32,
+    student: bool,
 }
 
 fn f32s<const N: usize>(v: [f64; N]) -> [f32; N] {
@@ -94,9 +129,23 @@ impl Task for PredatorGenerator {
             ..EpisodeRecord::default()
         };
         let mut teacher = self.teacher.build();
-        let outcome = run(start, self.steps, teacher.as_mut(), |_, obs, action| {
-            self.record(&mut rec, obs, action)
-        });
+        let outcome = match &self.student {
+            Some(student) if student.drives(index) => {
+                let label = Cell::new((0.0, 0.0));
+                let mut driver = Labelled {
+                    teacher,
+                    student: NetPlayer::new(student.net.clone()),
+                    label: &label,
+                };
+                rec.student = true;
+                run(start, self.steps, &mut driver, |_, obs, _| {
+                    self.record(&mut rec, obs, label.get())
+                })
+            }
+            _ => run(start, self.steps, teacher.as_mut(), |_, obs, action| {
+                self.record(&mut rec, obs, action)
+            }),
+        };
         rec.caught = outcome.caught;
         rec
     }
@@ -175,6 +224,10 @@ impl Task for PredatorGenerator {
             ("episodes", self.episodes.to_string()),
             ("max_boids", self.max_boids.to_string()),
             ("steps", self.steps.to_string()),
+            (
+                "student_share",
+                self.student.as_ref().map_or(0.0, |s| s.share).to_string(),
+            ),
         ]
     }
 
@@ -186,6 +239,8 @@ impl Task for PredatorGenerator {
             .map(|e| e.caught as f64 / e.boids_at_start.max(1) as f64)
             .collect();
         let mut out = Map::new();
+        let driven = episodes.iter().filter(|e| e.student).count();
+        out.insert("student_episodes".into(), json!(driven));
         out.insert("boids".into(), json!(boids));
         out.insert("caught".into(), json!(caught));
         out.insert(

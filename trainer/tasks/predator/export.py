@@ -160,24 +160,28 @@ def _read(obj: Any, source: str, ours: bool) -> PredatorNet:
     d, heads, n_layers, ffn = (r.number(arch_obj, name) for name in ARCHITECTURE)
     if d % heads:
         raise WeightsError(f"{source}: field 'n_heads' ({heads}) does not divide 'd_model' ({d})")
-    tensors = r.field(obj, "tensors") if ours else obj
-    layers = r.field(tensors, "layers")
+    prefix = "tensors." if ours else ""
+    layers = r.field(obj, prefix + "layers")
     if not isinstance(layers, list) or len(layers) != n_layers:
-        raise WeightsError(f"{source}: field 'layers' must be a list of n_layers={n_layers} objects")
+        raise WeightsError(f"{source}: field {prefix + 'layers'!r} must be a list of n_layers={n_layers} objects")
+
+    def tensor(path: str, shape: tuple[int, ...]) -> torch.Tensor:
+        return r.tensor(obj, prefix + path, shape)
+
     net = PredatorNet(d, heads, n_layers, ffn)
-    net.cls_embedding.copy_(r.tensor(tensors, "cls_embedding", (d,)))
+    net.cls_embedding.copy_(tensor("cls_embedding", (d,)))
     for i, name in enumerate(TYPES):
-        net.type_embeddings[i].copy_(r.tensor(tensors, f"type_embeddings.{name}", (d,)))
+        net.type_embeddings[i].copy_(tensor(f"type_embeddings.{name}", (d,)))
     for name, inputs in zip(PROJECTIONS, (2, 4, 4), strict=True):
         projection = getattr(net, name)
-        projection.weight.copy_(r.tensor(tensors, name, (d, inputs)))
-        projection.bias.copy_(r.tensor(tensors, f"{name}_bias", (d,)) if ours else torch.zeros(d))
+        projection.weight.copy_(tensor(name, (d, inputs)))
+        projection.bias.copy_(tensor(f"{name}_bias", (d,)) if ours else torch.zeros(d))
     for i, layer in enumerate(net.layers):
         for key, path in LAYER_TENSORS.items():
             parameter = layer.get_parameter(path)
-            parameter.copy_(r.tensor(tensors, f"layers.{i}.{key}", tuple(parameter.shape)))
-    net.output.weight.copy_(r.tensor(tensors, "output_weight", (2, d)))
-    net.output.bias.copy_(r.tensor(tensors, "output_bias", (2,)))
+            parameter.copy_(tensor(f"layers.{i}.{key}", tuple(parameter.shape)))
+    net.output.weight.copy_(tensor("output_weight", (2, d)))
+    net.output.bias.copy_(tensor("output_bias", (2,)))
     return net.eval()
 
 

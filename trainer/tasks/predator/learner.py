@@ -16,6 +16,8 @@ from trainer.tasks.predator.config import PredatorTrainOptions
 from trainer.tasks.predator.export import from_browser, from_js, from_ours, to_browser, to_js, to_ours
 from trainer.tasks.predator.model import ACTION_SIZE, BOID_SIZE, CONTEXT_SIZE, PREDATOR_SIZE, PredatorNet
 
+POOL_BATCHES = 16
+
 
 class PredatorLearner(Learner):
     task = "predator"
@@ -42,9 +44,21 @@ class PredatorLearner(Learner):
         if self.max_boids is not None and boids.shape[1] != self.max_boids:
             raise ValueError(f"MAX_BOIDS is {boids.shape[1]}, but earlier shards of this run have {self.max_boids}: a run's shards share MAX_BOIDS")
         self.max_boids = boids.shape[1]
-        return Samples(
-            {"context": tensors["context"], "predator": tensors["predator"], "boids": boids, "count": counts, "target": tensors["target"]}
-        )
+        return Samples({"context": tensors["context"], "predator": tensors["predator"], "boids": boids, "count": counts, "target": tensors["target"]})
+
+    def batches(self, data: Samples, batch_size: int, generator: torch.Generator | None) -> list[torch.Tensor]:
+        """Batches of flocks of similar size, so that little of each batch is padding: a random
+        order is cut into pools of POOL_BATCHES batches, each pool sorted by boid count and cut
+        into batches, and the batches shuffled. Validation (no generator) sorts everything."""
+        count = data["count"]
+        if generator is None:
+            return list(torch.argsort(count, stable=True).cpu().split(batch_size))
+        order = torch.randperm(len(data), generator=generator)
+        batches: list[torch.Tensor] = []
+        for pool in order.split(batch_size * POOL_BATCHES):
+            by_count = torch.argsort(count[pool.to(count.device)], stable=True).cpu()
+            batches += list(pool[by_count].split(batch_size))
+        return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
     def build_model(self, model_args: dict[str, Any]) -> PredatorNet:
         return PredatorNet(**model_args)

@@ -26,13 +26,16 @@ class Block(nn.Module):
         self.up = nn.Linear(d_model, ffn_hidden)
         self.down = nn.Linear(ffn_hidden, d_model)
 
-    def forward(self, x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
-        """x [B, T, d]; keep [B, 1, 1, T] (True where a token may act as a key) or None."""
+    def forward(self, x: torch.Tensor, keep: torch.Tensor | None, cls_only: bool = False) -> torch.Tensor:
+        """x [B, T, d]; keep [B, 1, 1, T] (True where a token may act as a key) or None.
+        cls_only: compute only the CLS row (the last block: nothing else is read after it)."""
         b, t, d = x.shape
         q, k, v = self.qkv(self.ln(x)).view(b, t, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
+        if cls_only:
+            x, q = x[:, :1], q[:, :, :1]
         # SDPA scales by 1/sqrt(head size) and subtracts each row's maximum in its softmax.
         heads = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)
-        x = x + self.attn_out(heads.transpose(1, 2).reshape(b, t, d))
+        x = x + self.attn_out(heads.transpose(1, 2).reshape(b, x.shape[1], d))
         h = self.ffn_ln(x)
         return x + self.down(F.gelu(self.gate(h)) * self.up(h))
 
@@ -67,6 +70,6 @@ class PredatorNet(nn.Module):
         if count is not None:
             real = torch.arange(m, device=boids.device) < count.unsqueeze(1).to(torch.int64)
             keep = torch.cat([real.new_ones(b, SPECIAL_TOKENS), real], dim=1)[:, None, None, :]
-        for layer in self.layers:
-            tokens = layer(tokens, keep)
+        for i, layer in enumerate(self.layers):
+            tokens = layer(tokens, keep, cls_only=i == len(self.layers) - 1)
         return torch.tanh(self.output(tokens[:, 0]))

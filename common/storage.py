@@ -132,6 +132,10 @@ class Store:
         self.fs.put_file(str(local_path), tmp)
         os.replace(tmp, target)
 
+    def delete(self, key: str) -> None:
+        if self.exists(key):
+            self.fs.rm_file(self.path(key))
+
     def remove_leftovers(self, prefix: str, name_start: str = "") -> list[str]:
         """Deletes the temporary files (`*.tmp-*`) that a killed writer left under `prefix`, of
         files whose names start with `name_start`; returns their keys. Only a local folder has
@@ -172,6 +176,10 @@ class RunLayout:
     @property
     def run_json(self) -> str:
         return f"{self.run}/run.json"
+
+    @property
+    def lease(self) -> str:
+        return f"{self.run}/lease.json"
 
     def shard_data(self, index: int) -> str:
         return f"{self.run}/data/shard-{index:05d}.safetensors"

@@ -101,7 +101,12 @@ def pipeline_job(ns: str) -> dict[str, Any]:
         name="pipeline",
         image=CLUSTER_SETTINGS["TRAIN_IMAGE"],
         args=["pipeline"],
-        env=[client.V1EnvVar(name="RUNNER", value="k8s"), client.V1EnvVar(name="RUN_ID", value_from=run_id)],
+        # A restarted pod of this Job is the same lease owner: it takes its run's lease back at once.
+        env=[
+            client.V1EnvVar(name="RUNNER", value="k8s"),
+            client.V1EnvVar(name="RUN_ID", value_from=run_id),
+            client.V1EnvVar(name="LEASE_OWNER", value_from=run_id),
+        ],
         env_from=[client.V1EnvFromSource(config_map_ref=client.V1ConfigMapEnvSource(name=SETTINGS_CONFIGMAP)), *credentials()],
         resources=client.V1ResourceRequirements(requests={"cpu": "250m", "memory": "512Mi"}, limits={"cpu": "1", "memory": "1Gi"}),
         security_context=container_security,

@@ -13,16 +13,15 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
 from common.errors import JobError
-from common.provenance import git_revision
 from common.storage import RunLayout, Store, committed_shard_indices, read_metrics
 from jobs.generate import find_generator
+from jobs.runs import Lease, check_or_write_run_json
 from jobs.settings import PipelineSettings, misspellings
 from jobs.tasks import get_task
 
@@ -44,21 +43,6 @@ def child_env(s: PipelineSettings, **overrides: Any) -> dict[str, str]:
 
 def stage(name: str) -> list[str]:
     return [sys.executable, "-m", "jobs", name]
-
-
-def write_run_json(store: Store, layout: RunLayout, s: PipelineSettings) -> None:
-    if store.exists(layout.run_json):
-        return
-    store.write_json(
-        layout.run_json,
-        {
-            "run_id": s.run_id,
-            "task": s.task,
-            "settings": s.model_dump(mode="json", exclude={"storage_url"}),
-            "git_revision": git_revision(),
-            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        },
-    )
 
 
 def generate_locally(s: PipelineSettings, store: Store, layout: RunLayout, round_: int = 0) -> None:
@@ -147,7 +131,12 @@ def run_pipeline(s: PipelineSettings, api: Any = None) -> dict[str, Any]:
     layout = RunLayout(s.task, s.run_id)
     actions = stage_actions(s, store, layout, api)
     store.check()
-    write_run_json(store, layout, s)
+    with Lease(store, layout):
+        check_or_write_run_json(store, layout, s)
+        return run_stages(s, store, layout, actions)
+
+
+def run_stages(s: PipelineSettings, store: Store, layout: RunLayout, actions: dict[str, Callable[[int], None]]) -> dict[str, Any]:
     episodes = get_task(s.task).episodes
     rounds = f" per round, {s.rounds} rounds" if s.rounds > 1 else ""
     print(f"run {s.run_id}: {s.games} {episodes} in {s.shards} shards, {s.epochs} epochs{rounds} -> {store.display(layout.run)} ({s.runner})")

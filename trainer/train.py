@@ -353,6 +353,8 @@ class Trainer:
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])  # type: ignore[union-attr]
         self.state = TrainState(**ckpt["state"])
+        # A rerun may raise EPOCHS or PATIENCE: then a finished run trains on.
+        self.state.finished = self.state.bad_epochs >= self.config.patience or self.state.epochs_done >= self.config.epochs
         torch.set_rng_state(ckpt["torch_rng"].cpu())
         if ckpt["cuda_rng"] is not None and self.device.type == "cuda":
             torch.cuda.set_rng_state_all([s.cpu() for s in ckpt["cuda_rng"]])

@@ -129,7 +129,7 @@ def spec() -> TaskSpec:
         name="predator",
         title="the boids predator",
         episodes="episodes",
-        presets={"test": (20, 3), "fast": (150, 10), "standard": (300, 12), "production": (3000, 30)},
+        presets={"test": (20, 3), "fast": (150, 6), "standard": (400, 6), "production": (3000, 20)},
         defaults={"eval_games": 100},
         settings={"generate": PredatorGenerateSettings, "train": PredatorTrainSettings, "evaluate": PredatorEvaluateSettings},
         generator_args=generator_args,

@@ -1,0 +1,145 @@
+"""What keeps one run one run: `run.json` records the settings that define its data and model,
+and a rerun with other values is refused; a lease in the store keeps two pipelines off one run
+at a time (README, 'Bad input and reliability')."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from common.errors import ConfigError, JobError
+from common.provenance import git_revision
+from common.storage import RunLayout, Store
+from jobs.settings import PipelineSettings
+from jobs.tasks import get_task
+
+log = logging.getLogger(__name__)
+
+# Generic settings that define the data and the model; the task's own generate and train
+# settings (teacher, depth, model size, ...) define them too.
+DEFINING = ("task", "seed", "shards", "games", "validation_split")
+LEASE_SECONDS = 60.0  # a lease not renewed for this long is free
+RENEW_SECONDS = 15.0
+
+
+def defining_settings(s: PipelineSettings) -> list[str]:
+    spec = get_task(s.task)
+    own = [name for stage in ("generate", "train") for name in spec.settings[stage].model_fields]
+    return [*DEFINING, *own]
+
+
+def changeable_settings(s: PipelineSettings) -> list[str]:
+    fixed = set(defining_settings(s)) | {"storage_url", "run_id"}
+    return [name for name in type(s).model_fields if name not in fixed]
+
+
+def check_or_write_run_json(store: Store, layout: RunLayout, s: PipelineSettings) -> None:
+    """Writes run.json for a new run; for an existing one, refuses settings that differ from
+    those that made its data and model, naming each."""
+    current = s.model_dump(mode="json", exclude={"storage_url"})
+    if not store.exists(layout.run_json):
+        store.write_json(
+            layout.run_json,
+            {
+                "run_id": s.run_id,
+                "task": s.task,
+                "settings": current,
+                "git_revision": git_revision(),
+                "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            },
+        )
+        return
+    recorded = store.read_json(layout.run_json).get("settings", {})
+    changed = [name for name in defining_settings(s) if name in recorded and recorded[name] != current.get(name)]
+    if changed:
+        was = ", ".join(f"{n.upper()}={recorded[n]!r}" for n in changed)
+        now = ", ".join(f"{n.upper()}={current.get(n)!r}" for n in changed)
+        raise ConfigError(
+            f"RUN_ID={s.run_id!r} was made with {was}, not {now} ({store.display(layout.run_json)}): these settings define the run's "
+            f"data and model; use a new RUN_ID, or the recorded values to resume. A rerun may change "
+            f"{', '.join(n.upper() for n in changeable_settings(s) if n in ('epochs', 'patience', 'rounds', 'eval_games'))} and the other "
+            "training, evaluation and runner settings"
+        )
+
+
+def lease_owner() -> str:
+    """Who holds a lease: LEASE_OWNER (the Kubernetes controller sets its Job's uid, so a
+    restarted pod takes its own lease back at once), else this host and process."""
+    return os.environ.get("LEASE_OWNER") or f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Lease:
+    """A record in the store that one pipeline renews while it works on a run. Object stores
+    offer no portable compare-and-swap, so taking it is write, wait, read back: of two pipelines
+    starting together, the one whose record survives goes on and the other stops."""
+
+    def __init__(self, store: Store, layout: RunLayout, owner: str | None = None) -> None:
+        self.store, self.key, self.owner = store, layout.lease, owner or lease_owner()
+        self.token = uuid.uuid4().hex
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _record(self) -> dict[str, Any]:
+        return {"owner": self.owner, "token": self.token, "renewed_at": time.time(), "seconds": LEASE_SECONDS}
+
+    def _holder(self) -> dict[str, Any] | None:
+        """The other live holder, if there is one."""
+        if not self.store.exists(self.key):
+            return None
+        try:
+            held = self.store.read_json(self.key)
+        except Exception:  # a damaged lease protects nothing
+            return None
+        if not isinstance(held, dict) or held.get("owner") == self.owner:
+            return None
+        age = time.time() - float(held.get("renewed_at", 0))
+        return held if age < float(held.get("seconds", LEASE_SECONDS)) else None
+
+    def acquire(self, settle_seconds: float = 1.0) -> None:
+        held = self._holder()
+        if held is not None:
+            raise JobError(self._busy(held))
+        self.store.write_json(self.key, self._record())
+        time.sleep(settle_seconds)
+        back = self.store.read_json(self.key)
+        if back.get("token") != self.token:
+            raise JobError(self._busy(back))
+        self._thread = threading.Thread(target=self._renew, name="lease", daemon=True)
+        self._thread.start()
+
+    def _busy(self, held: dict[str, Any]) -> str:
+        renewed = datetime.fromtimestamp(float(held.get("renewed_at", 0)), timezone.utc).isoformat(timespec="seconds")
+        return (
+            f"another pipeline ({held.get('owner')}) is working on this run: {self.store.display(self.key)} was renewed at {renewed}; "
+            f"wait for it to finish, or if it died, rerun after {LEASE_SECONDS:.0f} s"
+        )
+
+    def _renew(self) -> None:
+        while not self._stop.wait(RENEW_SECONDS):
+            try:
+                self.store.write_json(self.key, self._record())
+            except Exception as e:  # a missed renewal is retried; the lease lasts 4 of them
+                log.warning("could not renew the lease: %s", e)
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        try:
+            if self.store.exists(self.key) and self.store.read_json(self.key).get("token") == self.token:
+                self.store.delete(self.key)
+        except Exception as e:  # it expires by itself
+            log.warning("could not release the lease: %s", e)
+
+    def __enter__(self) -> Lease:
+        self.acquire()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()

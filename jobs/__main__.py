@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from common.errors import ConfigError, JobError
+from common.processes import Terminated, raise_on_sigterm, sweep_temp_folders
 from common.storage import StorageError
 from jobs.settings import describe, load_job, settings_class
 from jobs.tasks import DEFAULT_TASK, REGISTRY
@@ -73,6 +74,8 @@ def run(job: str) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    raise_on_sigterm()
+    sweep_temp_folders()  # what jobs killed with -9 left behind
     try:
         run(args.job)
     except ConfigError as e:
@@ -81,9 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     except (StorageError, JobError, ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as e:
         print("interrupted: committed work is kept; rerun with the same RUN_ID to resume", file=sys.stderr)
-        return 130
+        return 143 if isinstance(e, Terminated) else 130
     return 0
 
 

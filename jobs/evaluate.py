@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import JobError
+from common.processes import temp_prefix
 from common.run import RUN_ID_PATTERN
 from common.storage import RunLayout, Store
 from jobs.generate import find_generator
@@ -96,7 +97,7 @@ def run_evaluate(s: EvaluateSettings) -> dict[str, Any]:
     # itself and leaves champion.json, and its promotion history, as it is.
     is_champion = current is not None and current["run_id"] == s.run_id
     champion = None if is_champion else current
-    with tempfile.TemporaryDirectory(prefix="ludus-eval-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=temp_prefix("eval")) as tmp:
         model = Path(tmp) / "model.json"
         model.write_bytes(store.read_bytes(layout.weights))
         champion_weights = fetch_champion(store, layout, champion, Path(tmp)) if champion else None

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from common.errors import ConfigError, JobError
+from common.processes import child_options, temp_prefix
 from common.storage import RunLayout, ShardManifest, StorageError, Store, commit_shard, read_committed_shard, read_manifest, sha256_file
 from jobs.settings import GenerateSettings
 from jobs.tasks import get_task
@@ -78,10 +79,10 @@ def run_generate(s: GenerateSettings) -> ShardManifest:
         except StorageError as e:
             log.warning("%s: generating the shard again", e)
     binary = find_generator(s.generator_bin)
-    with tempfile.TemporaryDirectory(prefix="ludus-shard-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=temp_prefix("shard")) as tmp:
         student = fetch_student(s, store, layout, Path(tmp))
         out = Path(tmp) / "out"
-        proc = subprocess.run(generator_command(binary, s, out, student), stdout=subprocess.PIPE, text=True, check=False)
+        proc = subprocess.run(generator_command(binary, s, out, student), stdout=subprocess.PIPE, text=True, check=False, **child_options())
         if proc.returncode != 0:
             raise JobError(f"shard {s.shard_index}: rust_gen exited with code {proc.returncode}")
         result = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -27,6 +27,7 @@ import torch
 from tqdm import tqdm
 
 from common.errors import ConfigError
+from common.processes import temp_prefix
 from common.provenance import git_revision
 from common.storage import RunLayout, ShardManifest, Store
 from trainer.config import TrainConfig
@@ -473,7 +474,7 @@ class _TensorBoard:
     def __init__(self, store: Store, layout: RunLayout) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        self.folder = tempfile.TemporaryDirectory(prefix="ludus-tb-")
+        self.folder = tempfile.TemporaryDirectory(prefix=temp_prefix("tb"))
         self.writer = SummaryWriter(self.folder.name)
         self.store, self.prefix = store, f"{layout.train}/tensorboard"
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from common.errors import JobError
+from common.processes import child_options
 from jobs.tasks.spec import Evaluation, Metric, TaskSpec
 from trainer.tasks.ur.config import UrTrainOptions
 
@@ -60,7 +61,7 @@ def shard_settings(s: Any) -> dict[str, Any]:
 
 def play(binary: str, a: str, b: str, games: int, seed: int) -> dict[str, Any]:
     cmd = [binary, "ur", "match", "--a", a, "--b", b, "--games", str(games), "--seed", str(seed)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, **child_options())
     if proc.returncode != 0:
         raise JobError(f"rust_gen ur match --b {b} exited with code {proc.returncode}: {proc.stderr.strip()}")
     return json.loads(proc.stdout)

@@ -104,8 +104,11 @@ pub fn play_match(
                 .iter()
                 .map(|o| o[p].0.catch_rate() - o[0].0.catch_rate())
                 .collect();
+            // Normal intervals, cut to what the quantity can be (a rate in [0, 1]).
             let (catch_rate, catch_rate_ci95) = mean_ci(&rates);
+            let catch_rate_ci95 = catch_rate_ci95.map(|x| x.clamp(0.0, 1.0));
             let (paired_difference, paired_difference_ci95) = mean_ci(&diffs);
+            let paired_difference_ci95 = paired_difference_ci95.map(|x| x.clamp(-1.0, 1.0));
             let cleared: Vec<f64> = outcomes
                 .iter()
                 .filter_map(|o| o[p].0.cleared_at.map(f64::from))

@@ -13,6 +13,8 @@ import json
 import os
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,8 +57,8 @@ class Store:
             options["client_kwargs"] = {"endpoint_url": os.environ["AWS_ENDPOINT_URL"]}
         try:
             self.fs, self.root = fsspec.core.url_to_fs(url, **options)
-        except (ValueError, ImportError) as e:
-            raise StorageError(f"STORAGE_URL={redact(url)!r}: {scrub(str(e), url)}") from e
+        except Exception as e:  # unknown protocols, missing packages, and backends (ftp) that connect here
+            raise StorageError(f"STORAGE_URL={redact(url)!r}: {type(e).__name__}: {scrub(str(e), url)}") from e
         self.root = self.root.rstrip("/")
         self.local = "file" in _protocols(self.fs)
 
@@ -93,11 +95,22 @@ class Store:
     def exists(self, key: str) -> bool:
         return bool(self.fs.exists(self.path(key)))
 
-    def read_bytes(self, key: str) -> bytes:
+    @contextmanager
+    def _failing(self, doing: str, key: str) -> Iterator[None]:
+        """Any backend error (an outage, a full disk, a refused credential) as one line naming
+        what was being done to which key; the write it interrupted left nothing under the name."""
         try:
-            return self.fs.cat_file(self.path(key))
+            yield
+        except StorageError:
+            raise
         except FileNotFoundError as e:
             raise StorageError(f"{self.display(key)} does not exist") from e
+        except Exception as e:  # botocore, aiohttp and OS errors differ; each means the same here
+            raise StorageError(f"{doing} {self.display(key)} failed: {type(e).__name__}: {scrub(str(e), self.url)}") from e
+
+    def read_bytes(self, key: str) -> bytes:
+        with self._failing("reading", key):
+            return self.fs.cat_file(self.path(key))
 
     def read_json(self, key: str) -> Any:
         data = self.read_bytes(key)
@@ -107,6 +120,10 @@ class Store:
             raise StorageError(f"{self.display(key)} is not valid JSON: {e}") from e
 
     def write_bytes(self, key: str, data: bytes) -> None:
+        with self._failing("writing", key):
+            self._write_bytes(key, data)
+
+    def _write_bytes(self, key: str, data: bytes) -> None:
         target = self.path(key)
         if not self.local:
             self.fs.pipe_file(target, data)
@@ -123,6 +140,10 @@ class Store:
         self.write_bytes(key, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
     def put_file(self, local_path: Path, key: str) -> None:
+        with self._failing("uploading to", key):
+            self._put_file(local_path, key)
+
+    def _put_file(self, local_path: Path, key: str) -> None:
         target = self.path(key)
         if not self.local:
             self.fs.put_file(str(local_path), target)

@@ -109,3 +109,22 @@ def test_stray_or_garbage_files_give_one_line_errors_naming_them(tmp_path: Path)
     store.write_bytes(layout.metrics, b'{"epoch": 1}\nnot json\n')
     with pytest.raises(StorageError, match=r"stray/train/metrics\.jsonl is not one JSON object per line"):
         read_metrics(store, layout)
+
+
+def test_an_unreachable_store_during_a_write_is_one_line_naming_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import free_port
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens: an outage
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    store = Store("s3://bucket/prefix")
+    with pytest.raises(StorageError, match=r"^writing s3://bucket/prefix/ur/runs/r/data/shard-00000\.json failed: \w+"):
+        store.write_bytes("ur/runs/r/data/shard-00000.json", b"{}")
+
+
+def test_a_store_whose_backend_cannot_connect_is_one_line() -> None:
+    from tests.conftest import free_port
+
+    with pytest.raises(StorageError, match=r"^STORAGE_URL='ftp://127\.0\.0\.1:\d+/x': ConnectionRefusedError"):
+        Store(f"ftp://127.0.0.1:{free_port()}/x")

@@ -22,6 +22,8 @@ from typing import Any
 import fsspec
 from pydantic import BaseModel
 
+UPLOAD_PART_BYTES = 8 << 20  # S3's smallest part is 5 MiB
+
 
 class StorageError(RuntimeError):
     """A store that cannot be reached or a stored object that is missing or corrupt."""
@@ -145,6 +147,11 @@ class Store:
 
     def _put_file(self, local_path: Path, key: str) -> None:
         target = self.path(key)
+        if "s3" in _protocols(self.fs):
+            # In parts of UPLOAD_PART_BYTES, two at a time: s3fs would otherwise read a file of
+            # up to 100 MiB whole and hold it about twice while sending it.
+            self.fs.put_file(str(local_path), target, chunksize=UPLOAD_PART_BYTES, max_concurrency=2)
+            return
         if not self.local:
             self.fs.put_file(str(local_path), target)
             return

@@ -14,7 +14,7 @@ RUST_SOURCES := $(shell find rust_gen/src -name '*.rs') rust_gen/Cargo.toml
 # Settings given on the make command line (GAMES=2000 EPOCHS=50 ...) reach the jobs as
 # environment variables: make exports command-line variables to its recipes.
 .DEFAULT_GOAL := help
-.PHONY: help setup build job test test-rust test-python test-images lint bench bench-generator bench-trainer bench-predator-python bench-predator-trainer images manifests clean
+.PHONY: help setup build job test test-rust test-python test-images lint bench bench-generator bench-trainer bench-predator-python bench-predator-trainer bench-web web images manifests clean
 
 DOCKER ?= docker
 IMAGE_PREFIX ?= ludus
@@ -29,6 +29,7 @@ help:
 	@echo "make lint             ruff, cargo fmt --check, cargo clippy, hadolint, actionlint, shellcheck"
 	@echo "make images           build the generator and trainer images (DOCKER=podman works too)"
 	@echo "make manifests        render k8s/ from jobs/k8s.py"
+	@echo "make web RUN_ID=...   serve the predator's page on 127.0.0.1:8000 with that run's model"
 	@echo "make test-images      build both images with podman on a local base and run them against a real S3 server"
 
 $(VENV)/.installed: pyproject.toml
@@ -75,7 +76,7 @@ manifests: setup
 test-images: setup build
 	$(PY) -m pytest -q tests/images
 
-bench: bench-generator bench-trainer bench-predator-python bench-predator-trainer
+bench: bench-generator bench-trainer bench-predator-python bench-predator-trainer bench-web
 
 bench-generator: build
 	mkdir -p bench/results
@@ -90,6 +91,12 @@ bench-predator-python: setup build
 
 bench-predator-trainer: setup build
 	$(PY) bench/predator_trainer_bench.py
+
+bench-web: setup build
+	$(PY) bench/web_bench.py
+
+web: setup
+	$(PY) -m jobs.web
 
 clean:
 	rm -rf $(VENV) rust_gen/target store

@@ -1,0 +1,71 @@
+// The JavaScript transformer against PyTorch: fixtures written by the trainer's exporter
+// (make_fixtures.py, run here with the repository's Python) hold a browser weight file and
+// PyTorch's float32 actions for observations with 1 to 50 boids; JavaScript (float64) must
+// agree to 1e-5. Damaged files are refused naming the field. PYTHON names the interpreter.
+
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+import { forward, loadTransformer, WeightsError } from "../transformer.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const PYTHON = process.env.PYTHON || join(here, "..", "..", ".venv", "bin", "python");
+const TOLERANCE = 1e-5;
+let dir;
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), "ludus-web-fixtures-"));
+  execFileSync(PYTHON, [join(here, "make_fixtures.py"), dir]);
+});
+
+const read = (name) => readFileSync(join(dir, name), "utf8");
+
+test("the transformer equals PyTorch to 1e-5 on 1 to 50 boids", () => {
+  const net = loadTransformer(JSON.parse(read("browser_weights.json")));
+  const cases = JSON.parse(read("cases.json"));
+  assert.ok(cases.some((c) => c.boids.length === 1) && cases.some((c) => c.boids.length === 50));
+  let worst = 0;
+  for (const c of cases) {
+    const got = forward(net, c);
+    worst = Math.max(worst, Math.abs(got[0] - c.action[0]), Math.abs(got[1] - c.action[1]));
+  }
+  assert.ok(worst <= TOLERANCE, `largest difference ${worst}`);
+  assert.ok(cases.some((c) => Math.abs(c.action[0]) > 0.05), "outputs that say something");
+});
+
+test("the .js wrapper holds the same network", () => {
+  const text = read("predator_model.js");
+  const window = {};
+  new Function("window", text)(window); // what a script tag does
+  const cases = JSON.parse(read("cases.json"));
+  const a = loadTransformer(window.TRANSFORMER_PARAMS);
+  const b = loadTransformer(JSON.parse(read("browser_weights.json")));
+  for (const c of cases.slice(0, 10)) assert.deepEqual(forward(a, c), forward(b, c));
+});
+
+function damaged(change) {
+  const params = JSON.parse(read("browser_weights.json"));
+  change(params);
+  return params;
+}
+
+const DAMAGE = [
+  ["a missing tensor", (p) => delete p.layers[1].qkv_bias, /field 'layers\.1\.qkv_bias' is missing/],
+  ["a wrong shape", (p) => p.layers[0].ffn_up_weight.pop(), /field 'layers\.0\.ffn_up_weight' must be a list of 96 rows/],
+  ["a short row", (p) => p.boid_projection[3].pop(), /field 'boid_projection\.3' has 3 numbers, expected 4/],
+  ["a string", (p) => (p.output_bias[1] = "0.5"), /field 'output_bias' holds a non-finite or non-number value at index 1/],
+  ["too large for float32", (p) => (p.cls_embedding[0] = 1e39), /field 'cls_embedding' holds a non-finite/],
+  ["heads that do not divide", (p) => (p.n_heads = 5), /field 'n_heads' \(5\) must divide d_model \(48\)/],
+  ["too few layers", (p) => p.layers.pop(), /field 'layers' must hold n_layers = 3 layers/],
+];
+
+for (const [name, change, message] of DAMAGE) {
+  test(`a damaged file is refused naming the field: ${name}`, () => {
+    assert.throws(() => loadTransformer(damaged(change)), (e) => e instanceof WeightsError && message.test(e.message));
+  });
+}

@@ -20,7 +20,7 @@ from jobs.settings import PipelineSettings, all_setting_names, settings_class
 from tests.conftest import S3_KEY, S3_SECRET, make_bucket, run_job, tool
 from tests.fake_k8s import FakeBatchApi
 
-KNOWN_VARIABLES = {name.upper() for name in all_setting_names()}
+KNOWN_VARIABLES = {name.upper() for name in all_setting_names()} | {"LEASE_OWNER"}  # the lease owner: jobs/runs.py
 DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 

@@ -91,7 +91,9 @@ def run_stage(s: PipelineSettings, name: str, **overrides: Any) -> None:
 def summary(s: PipelineSettings, store: Store, layout: RunLayout, seconds: dict[str, float]) -> dict[str, Any]:
     manifests = [store.read_json(layout.shard_manifest(i)) for i in range(s.shards * s.rounds)]
     metrics = read_metrics(store, layout)
-    best = min(metrics, key=lambda m: m["val_loss"])
+    # The last round's epochs: each round validates on more data, so losses compare only within one.
+    last = max(m.get("round", 0) for m in metrics)
+    best = min((m for m in metrics if m.get("round", 0) == last), key=lambda m: m["val_loss"])
     result: dict[str, Any] = {
         "run_id": s.run_id,
         "task": s.task,

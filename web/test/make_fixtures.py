@@ -12,8 +12,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from trainer.tasks.predator.export import to_browser, to_js  # noqa: E402
-from trainer.tasks.predator.model import PredatorNet  # noqa: E402
+from trainer.tasks.predator.export import to_browser, to_js
+from trainer.tasks.predator.model import PredatorNet
 
 
 def main(out: Path) -> None:

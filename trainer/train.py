@@ -232,9 +232,12 @@ class Trainer:
         is one; ends with the best epoch's weights loaded and exported."""
         self.prepare()
         assert self.train_data is not None and self.val_data is not None
-        if self._later_round_done():
+        ckpt = self._read_checkpoint()  # read once: it may be large and far away
+        if ckpt is not None and self._is_later_round(ckpt):
+            self.state = TrainState(**ckpt["state"])
+            log.info("a later round (%d, on %d shards) is trained already: nothing to do", self.state.round, len(ckpt["shards"]))
             return self._result(0.0, 0)
-        if self.load_checkpoint() and self.state.epochs_done:
+        if self._restore(ckpt) and self.state.epochs_done:
             s = self.state
             log.info("resuming after epoch %d (best %.5f at epoch %d)", s.epochs_done, s.best_loss, s.best_epoch + 1)
             self._write_metrics()  # a kill between the checkpoint and the metrics left them short
@@ -335,7 +338,10 @@ class Trainer:
         """Restores the run's checkpoint if it exists; returns whether it did. Only tensors and
         plain data are unpickled (`weights_only`): a checkpoint never runs code."""
         self.prepare()
-        ckpt = self._read_checkpoint()
+        return self._restore(self._read_checkpoint())
+
+    def _restore(self, ckpt: dict[str, Any] | None) -> bool:
+        """Adopts a checkpoint read by `_read_checkpoint` (None: there is none)."""
         if ckpt is None:
             return False
         where = self.store.display(self.layout.checkpoint)
@@ -377,18 +383,11 @@ class Trainer:
             raise TrainingError(f"{where}: checkpoint version {version} is not {CHECKPOINT_VERSION}")
         return ckpt
 
-    def _later_round_done(self) -> bool:
-        """Whether the checkpoint is of a later round of this run (a rerun of a finished
-        multi-round pipeline retrains nothing): then its state is loaded and nothing is written."""
-        ckpt = self._read_checkpoint()
-        if ckpt is None:
-            return False
+    def _is_later_round(self, ckpt: dict[str, Any]) -> bool:
+        """The checkpoint of this run on more shards than ours, ours first: a later round is
+        trained already (a rerun of a finished multi-round pipeline retrains nothing)."""
         done, ours = ckpt.get("shards") or [], shard_digests(self.manifests)
-        if ckpt.get("run_id") != self.config.run_id or not ours or len(done) <= len(ours) or done[: len(ours)] != ours:
-            return False
-        self.state = TrainState(**ckpt["state"])
-        log.info("a later round (%d, on %d shards) is trained already: nothing to do for %d shards", self.state.round, len(done), len(ours))
-        return True
+        return ckpt.get("run_id") == self.config.run_id and 0 < len(ours) < len(done) and done[: len(ours)] == ours
 
     def _is_earlier_round(self, ckpt: dict[str, Any]) -> bool:
         """The finished checkpoint of this run on fewer shards, all of them still ours."""

@@ -90,6 +90,7 @@ export function loadTransformer(params) {
     layers: [],
     out: matrix(field(params, "output_weight"), 2, d, "output_weight"),
     outBias: vector(field(params, "output_bias"), 2, "output_bias"),
+    work: null, // buffers for the forward pass, made on first use
   };
   for (const t of ["cls", "ctx", "predator", "boid"]) net.types[t] = vector(field(params, `type_embeddings.${t}`), d, `type_embeddings.${t}`);
   layers.forEach((layer, i) => {
@@ -104,9 +105,13 @@ export function loadTransformer(params) {
 }
 
 // ---- the forward pass -------------------------------------------------------------------------
+// Speed: weights and activations are flat Float64Arrays; the work buffers live with the network
+// and grow with the flock, so a frame allocates almost nothing; matrix products take two rows of
+// the weights and two tokens at a time (each load serves two products). Every sum runs in the same
+// order as a plain dot product, so the results are those of the straightforward loops, bit for bit.
 
-/** y = W x + b for W [rows][cols] row-major, x a slice of `xs` at `at`. */
-function linear(w, b, xs, at, cols, out, outAt) {
+/** y = W x + b for one input vector (`cols` numbers of `xs` from `at`), written at `outAt`. */
+function project(w, b, xs, at, cols, out, outAt) {
   const rows = b.length;
   for (let r = 0; r < rows; r++) {
     let s = b[r];
@@ -114,6 +119,58 @@ function linear(w, b, xs, at, cols, out, outAt) {
     for (let c = 0; c < cols; c++) s += w[base + c] * xs[at + c];
     out[outAt + r] = s;
   }
+}
+
+/** out[t] = W xs[t] + b for the first n rows of xs ([n][cols]); W is [rows][cols] row-major. */
+function linear(w, b, xs, n, cols, out) {
+  const rows = b.length;
+  let t = 0;
+  for (; t + 3 < n; t += 4) {
+    const x0 = t * cols;
+    const x1 = x0 + cols;
+    const x2 = x1 + cols;
+    const x3 = x2 + cols;
+    let r = 0;
+    for (; r + 1 < rows; r += 2) {
+      const w0 = r * cols;
+      const w1 = w0 + cols;
+      let s00 = b[r];
+      let s01 = s00;
+      let s02 = s00;
+      let s03 = s00;
+      let s10 = b[r + 1];
+      let s11 = s10;
+      let s12 = s10;
+      let s13 = s10;
+      for (let c = 0; c < cols; c++) {
+        const v0 = w[w0 + c];
+        const v1 = w[w1 + c];
+        const a0 = xs[x0 + c];
+        const a1 = xs[x1 + c];
+        const a2 = xs[x2 + c];
+        const a3 = xs[x3 + c];
+        s00 += v0 * a0;
+        s01 += v0 * a1;
+        s02 += v0 * a2;
+        s03 += v0 * a3;
+        s10 += v1 * a0;
+        s11 += v1 * a1;
+        s12 += v1 * a2;
+        s13 += v1 * a3;
+      }
+      const o = t * rows + r;
+      out[o] = s00;
+      out[o + rows] = s01;
+      out[o + 2 * rows] = s02;
+      out[o + 3 * rows] = s03;
+      out[o + 1] = s10;
+      out[o + rows + 1] = s11;
+      out[o + 2 * rows + 1] = s12;
+      out[o + 3 * rows + 1] = s13;
+    }
+    if (r < rows) for (let i = 0; i < 4; i++) project(w.subarray(r * cols), b.subarray(r), xs, x0 + i * cols, cols, out, (t + i) * rows + r);
+  }
+  for (; t < n; t++) project(w, b, xs, t * cols, cols, out, t * rows);
 }
 
 function layerNorm(xs, at, d, scale, bias, out) {
@@ -130,29 +187,48 @@ function layerNorm(xs, at, d, scale, bias, out) {
 // Chromium disagree on about 1 value in 10), and the page must compute exactly what Node does.
 const LN2_HI = 6.93147180369123816490e-1;
 const LN2_LO = 1.90821492927058770002e-10;
-const EXP_TERMS = Array.from({ length: 13 }, (_, n) => n).map((n) => {
-  let f = 1;
-  for (let k = 2; k <= n; k++) f *= k;
-  return 1 / f;
-});
-const bits = new DataView(new ArrayBuffer(8));
-
-/** 2^k for an integer k in [-1022, 1023], built from its bits. */
-function pow2(k) {
-  bits.setUint32(0, (k + 1023) << 20);
-  bits.setUint32(4, 0);
-  return bits.getFloat64(0);
+/** e^x by its Taylor series (24 terms, exact to rounding for |x| < 0.7): builds the table. */
+function expSeries(x) {
+  let term = 1;
+  let sum = 1;
+  for (let n = 1; n < 24; n++) {
+    term *= x / n;
+    sum += term;
+  }
+  return sum;
 }
+/** 2^(j/64) for j in 0..63. */
+const POW2_FRACTION = Float64Array.from({ length: 64 }, (_, j) => expSeries((j / 64) * Math.LN2));
+/** 2^k for every integer k in [-1022, 1023] at index k + 1022, each built from its bits. */
+const POW2 = (() => {
+  const bits = new DataView(new ArrayBuffer(8));
+  const table = new Float64Array(2046);
+  for (let k = -1022; k <= 1023; k++) {
+    bits.setUint32(0, (k + 1023) << 20);
+    table[k + 1022] = bits.getFloat64(0);
+  }
+  return table;
+})();
 
-/** e^x to about 1e-15 relative: x = k ln 2 + r with |r| <= ln 2 / 2, then a Taylor series. */
+// Adding and subtracting 1.5 * 2^52 rounds a double of magnitude below 2^51 to the nearest
+// integer (ties to even) with two exact IEEE operations: cheaper than Math.round.
+const ROUNDER = 6755399441055744;
+
+/**
+ * e^x to a few units in the last place: x = (64k + j) ln 2 / 64 + r with |r| <= ln 2 / 128, so
+ * e^x = 2^k 2^(j/64) e^r, and seven terms of e^r's series are exact to rounding. The softmax
+ * calls this once per pair of tokens, so it is kept short. Outside [-708, 709] it returns 0 or
+ * Infinity (the network only ever needs x <= 0).
+ */
 export function exp(x) {
   if (x > 709) return Infinity;
   if (x < -708) return 0;
-  const k = Math.round(x / Math.LN2);
-  const r = x - k * LN2_HI - k * LN2_LO;
-  let p = EXP_TERMS[12];
-  for (let n = 11; n >= 0; n--) p = p * r + EXP_TERMS[n];
-  return p * pow2(k);
+  const n = x * (64 / Math.LN2) + ROUNDER - ROUNDER;
+  // LN2_HI has 32 trailing zero bits, so n * LN2_HI / 64 is exact and r keeps its digits.
+  const r = x - n * (LN2_HI / 64) - n * (LN2_LO / 64);
+  const p = 1 + r * (1 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720))))));
+  const i = n | 0;
+  return POW2[(i >> 6) + 1022] * (POW2_FRACTION[i & 63] * p);
 }
 
 export function tanh(x) {
@@ -172,67 +248,161 @@ function erf(x) {
 
 const gelu = (x) => 0.5 * x * (1 + erf(x / Math.SQRT2));
 
-/** The action [ax, ay], each in (-1, 1), for an observation {context, predator, boids}. */
-export function forward(net, obs) {
-  const { d, heads, f } = net;
+/** Buffers for `tokens` tokens, kept on the network and grown when a flock is larger. */
+function workspace(net, tokens) {
+  if (net.work === null || net.work.tokens < tokens) {
+    const { d, f } = net;
+    const hd = d / net.heads;
+    const n = (size) => new Float64Array(tokens * size);
+    net.work = { tokens, x: n(d), h: n(d), qkv: n(3 * d), att: n(d), tmp: n(d), gate: n(f), up: n(f), scores: n(4), sums: new Float64Array(4), k: n(hd), v: n(hd) };
+  }
+  return net.work;
+}
+
+/**
+ * Raw scores q.k of four queries (at q0..q3 in qkv) against every key (k: [tokens][hd]), two keys
+ * at a time, into four rows of `scores`: eight independent sums keep the processor busy.
+ */
+function scoreBlock(qkv, q0, q1, q2, q3, k, hd, tokens, scores) {
+  let u = 0;
+  for (; u + 1 < tokens; u += 2) {
+    const ka = u * hd;
+    const kb = ka + hd;
+    let a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+    for (let c = 0; c < hd; c++) {
+      const x = k[ka + c];
+      const y = k[kb + c];
+      const v0 = qkv[q0 + c];
+      const v1 = qkv[q1 + c];
+      const v2 = qkv[q2 + c];
+      const v3 = qkv[q3 + c];
+      a0 += v0 * x;
+      a1 += v1 * x;
+      a2 += v2 * x;
+      a3 += v3 * x;
+      b0 += v0 * y;
+      b1 += v1 * y;
+      b2 += v2 * y;
+      b3 += v3 * y;
+    }
+    scores[u] = a0;
+    scores[tokens + u] = a1;
+    scores[2 * tokens + u] = a2;
+    scores[3 * tokens + u] = a3;
+    scores[u + 1] = b0;
+    scores[tokens + u + 1] = b1;
+    scores[2 * tokens + u + 1] = b2;
+    scores[3 * tokens + u + 1] = b3;
+  }
+  for (; u < tokens; u++) {
+    const ka = u * hd;
+    let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (let c = 0; c < hd; c++) {
+      const x = k[ka + c];
+      a0 += qkv[q0 + c] * x;
+      a1 += qkv[q1 + c] * x;
+      a2 += qkv[q2 + c] * x;
+      a3 += qkv[q3 + c] * x;
+    }
+    scores[u] = a0;
+    scores[tokens + u] = a1;
+    scores[2 * tokens + u] = a2;
+    scores[3 * tokens + u] = a3;
+  }
+}
+
+/** Four rows of softmax numerators times the values (v: [hd][tokens]), into out0..out3. */
+function weightedValues(scores, v, hd, tokens, sums, att, out0, out1, out2, out3) {
+  for (let c = 0; c < hd; c++) {
+    const vc = c * tokens;
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (let u = 0; u < tokens; u++) {
+      const x = v[vc + u];
+      s0 += scores[u] * x;
+      s1 += scores[tokens + u] * x;
+      s2 += scores[2 * tokens + u] * x;
+      s3 += scores[3 * tokens + u] * x;
+    }
+    att[out0 + c] = s0 / sums[0];
+    att[out1 + c] = s1 / sums[1];
+    att[out2 + c] = s2 / sums[2];
+    att[out3 + c] = s3 / sums[3];
+  }
+}
+
+/** Scaled scores at `at` become softmax numerators; returns their sum. */
+function softmax(scores, at, tokens, scale) {
+  let max = -Infinity;
+  for (let u = 0; u < tokens; u++) {
+    const s = scores[at + u] * scale;
+    scores[at + u] = s;
+    if (s > max) max = s;
+  }
+  let sum = 0;
+  for (let u = 0; u < tokens; u++) {
+    const e = exp(scores[at + u] - max);
+    scores[at + u] = e;
+    sum += e;
+  }
+  return sum;
+}
+
+/** Multi-head attention of the first `rows` tokens over all `tokens`, from qkv into att. */
+function attention(net, w, tokens, rows) {
+  const { d, heads } = net;
   const hd = d / heads;
   const scale = 1 / Math.sqrt(hd);
+  const { qkv, att, scores, sums, k, v } = w;
+  for (let head = 0; head < heads; head++) {
+    const o = head * hd;
+    // This head's keys as rows and values as columns: the inner loops then read memory in order.
+    for (let u = 0; u < tokens; u++) {
+      for (let c = 0; c < hd; c++) {
+        k[u * hd + c] = qkv[u * 3 * d + d + o + c];
+        v[c * tokens + u] = qkv[u * 3 * d + 2 * d + o + c];
+      }
+    }
+    // Queries four at a time (past the last row, the last is repeated): each key and value
+    // read serves four sums.
+    for (let t = 0; t < rows; t += 4) {
+      const t1 = Math.min(t + 1, rows - 1);
+      const t2 = Math.min(t + 2, rows - 1);
+      const t3 = Math.min(t + 3, rows - 1);
+      scoreBlock(qkv, t * 3 * d + o, t1 * 3 * d + o, t2 * 3 * d + o, t3 * 3 * d + o, k, hd, tokens, scores);
+      for (let i = 0; i < 4; i++) sums[i] = softmax(scores, i * tokens, tokens, scale);
+      weightedValues(scores, v, hd, tokens, sums, att, t * d + o, t1 * d + o, t2 * d + o, t3 * d + o);
+    }
+  }
+}
+
+/** The action [ax, ay], each in (-1, 1), for an observation {context, predator, boids}. */
+export function forward(net, obs) {
+  const { d, f } = net;
   const tokens = 3 + obs.boids.length;
-  const x = new Float64Array(tokens * d);
+  const w = workspace(net, tokens);
+  const { x, h, qkv, att, tmp, gate, up } = w;
   for (let i = 0; i < d; i++) x[i] = net.cls[i] + net.types.cls[i];
   // The browser file folds each projection's bias into its type embedding: W x + type.
-  linear(net.ctx, net.types.ctx, obs.context, 0, 2, x, d);
-  linear(net.pred, net.types.predator, obs.predator, 0, 4, x, 2 * d);
-  obs.boids.forEach((b, k) => linear(net.boid, net.types.boid, b, 0, 4, x, (3 + k) * d));
-  const h = new Float64Array(tokens * d);
-  const qkv = new Float64Array(tokens * 3 * d);
-  const att = new Float64Array(tokens * d);
-  const scores = new Float64Array(tokens);
-  const gate = new Float64Array(f);
-  const up = new Float64Array(f);
-  const mid = new Float64Array(f);
-  const tmp = new Float64Array(d);
-  net.layers.forEach((l, i) => {
+  project(net.ctx, net.types.ctx, obs.context, 0, 2, x, d);
+  project(net.pred, net.types.predator, obs.predator, 0, 4, x, 2 * d);
+  for (let k = 0; k < obs.boids.length; k++) project(net.boid, net.types.boid, obs.boids[k], 0, 4, x, (3 + k) * d);
+  for (let i = 0; i < net.layers.length; i++) {
+    const l = net.layers[i];
     // After the last block only the CLS row is read: there, only its row is computed.
     const rows = i === net.layers.length - 1 ? 1 : tokens;
     for (let t = 0; t < tokens; t++) layerNorm(x, t * d, d, l.ln_scale, l.ln_bias, h);
-    for (let t = 0; t < tokens; t++) linear(l.qkv_weight, l.qkv_bias, h, t * d, d, qkv, t * 3 * d);
-    for (let head = 0; head < heads; head++) {
-      const o = head * hd;
-      for (let t = 0; t < rows; t++) {
-        let max = -Infinity;
-        for (let u = 0; u < tokens; u++) {
-          let s = 0;
-          for (let c = 0; c < hd; c++) s += qkv[t * 3 * d + o + c] * qkv[u * 3 * d + d + o + c];
-          scores[u] = s * scale;
-          if (scores[u] > max) max = scores[u];
-        }
-        let sum = 0;
-        for (let u = 0; u < tokens; u++) {
-          scores[u] = exp(scores[u] - max);
-          sum += scores[u];
-        }
-        for (let c = 0; c < hd; c++) {
-          let s = 0;
-          for (let u = 0; u < tokens; u++) s += scores[u] * qkv[u * 3 * d + 2 * d + o + c];
-          att[t * d + o + c] = s / sum;
-        }
-      }
-    }
-    for (let t = 0; t < rows; t++) {
-      linear(l.attn_out_weight, l.attn_out_bias, att, t * d, d, tmp, 0);
-      for (let k = 0; k < d; k++) x[t * d + k] += tmp[k];
-    }
+    linear(l.qkv_weight, l.qkv_bias, h, tokens, d, qkv);
+    attention(net, w, tokens, rows);
+    linear(l.attn_out_weight, l.attn_out_bias, att, rows, d, tmp);
+    for (let k = 0; k < rows * d; k++) x[k] += tmp[k];
     for (let t = 0; t < rows; t++) layerNorm(x, t * d, d, l.ffn_ln_scale, l.ffn_ln_bias, h);
-    for (let t = 0; t < rows; t++) {
-      linear(l.ffn_gate_weight, l.ffn_gate_bias, h, t * d, d, gate, 0);
-      linear(l.ffn_up_weight, l.ffn_up_bias, h, t * d, d, up, 0);
-      for (let k = 0; k < f; k++) mid[k] = gelu(gate[k]) * up[k];
-      linear(l.ffn_down_weight, l.ffn_down_bias, mid, 0, f, tmp, 0);
-      for (let k = 0; k < d; k++) x[t * d + k] += tmp[k];
-    }
-  });
+    linear(l.ffn_gate_weight, l.ffn_gate_bias, h, rows, d, gate);
+    linear(l.ffn_up_weight, l.ffn_up_bias, h, rows, d, up);
+    for (let k = 0; k < rows * f; k++) gate[k] = gelu(gate[k]) * up[k];
+    linear(l.ffn_down_weight, l.ffn_down_bias, gate, rows, f, tmp);
+    for (let k = 0; k < rows * d; k++) x[k] += tmp[k];
+  }
   const out = new Float64Array(2);
-  linear(net.out, net.outBias, x, 0, d, out, 0);
+  project(net.out, net.outBias, x, 0, d, out, 0);
   return [tanh(out[0]), tanh(out[1])];
 }

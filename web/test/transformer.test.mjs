@@ -11,7 +11,7 @@ import { dirname, join } from "node:path";
 import { before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
-import { forward, loadTransformer, WeightsError } from "../transformer.js";
+import { exp, forward, loadTransformer, tanh, WeightsError } from "../transformer.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const PYTHON = process.env.PYTHON || join(here, "..", "..", ".venv", "bin", "python");
@@ -69,3 +69,18 @@ for (const [name, change, message] of DAMAGE) {
     assert.throws(() => loadTransformer(damaged(change)), (e) => e instanceof WeightsError && message.test(e.message));
   });
 }
+
+test("exp and tanh, built from + - * / only, agree with the engine's to a few units in the last place", () => {
+  let worst = 0;
+  // A fixed grid over the whole range the network can reach, plus the table's seams.
+  const xs = [0, -0, 1, -1, Math.LN2 / 128, -Math.LN2 / 128, -708, 709];
+  for (let i = 0; i <= 200000; i++) xs.push(-708 + (1417 * i) / 200000);
+  for (const x of xs) {
+    const want = Math.exp(x);
+    worst = Math.max(worst, Math.abs(exp(x) - want) / want);
+  }
+  assert.ok(worst < 2e-15, `largest relative error ${worst}`);
+  assert.equal(exp(-800), 0);
+  assert.equal(exp(800), Infinity);
+  for (const x of [-20, -3, -0.5, -1e-9, 0, 1e-9, 0.5, 3, 20]) assert.ok(Math.abs(tanh(x) - Math.tanh(x)) < 1e-15, `tanh(${x})`);
+});

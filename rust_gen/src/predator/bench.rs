@@ -22,6 +22,9 @@ pub struct BenchArgs {
     /// Write the figures as JSON here.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Measure only network inference (quick, for work on the network code).
+    #[arg(long)]
+    inference_only: bool,
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -117,6 +120,13 @@ pub fn run(args: BenchArgs) -> ExitCode {
         .map(|n| n.get())
         .unwrap_or(1);
     let repeats = args.repeats.max(1);
+    if args.inference_only {
+        for boids in [10, 50, 200] {
+            let us = inference_us(boids, repeats);
+            println!("inference, 48/4/3/96 network, {boids} boids: {us:.1} us per call (1 thread)");
+        }
+        return ExitCode::SUCCESS;
+    }
     let sim: Vec<_> = [10u32, 50, 200]
         .iter()
         .map(|&n| json!({"boids": n, "steps_per_second": steps_per_second(n, repeats)}))

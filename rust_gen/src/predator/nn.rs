@@ -44,7 +44,11 @@ pub struct Scratch {
     qkv: Vec<f32>,
     att: Vec<f32>,
     scores: Vec<f32>,
-    keys: Vec<f32>,
+    q: Vec<f32>,      // one head's queries, [rows][hd]
+    keys: Vec<f32>,   // one head's keys, transposed: [hd][tokens]
+    values: Vec<f32>, // one head's values, [tokens][hd]
+    head_out: Vec<f32>,
+    zeros: Vec<f32>, // a zero bias for the attention products
     gate: Vec<f32>,
     up: Vec<f32>,
 }
@@ -271,8 +275,12 @@ impl Transformer {
             (&mut s.h, tokens * d),
             (&mut s.qkv, tokens * 3 * d),
             (&mut s.att, tokens * d),
-            (&mut s.scores, tokens),
+            (&mut s.scores, tokens * tokens),
+            (&mut s.q, tokens * d),
             (&mut s.keys, tokens * d),
+            (&mut s.values, tokens * d),
+            (&mut s.head_out, tokens * d),
+            (&mut s.zeros, tokens + d),
             (&mut s.gate, tokens * ff),
             (&mut s.up, tokens * ff),
         ] {
@@ -311,10 +319,50 @@ impl Transformer {
         out.map(f32::tanh)
     }
 
+    /// One head's attention of the first `rows` tokens over all `tokens`, from `s.qkv` into
+    /// its columns of `s.att`. The head's queries, keys (transposed) and values are first copied
+    /// into contiguous matrices, so that both products are `linear_rows` calls: scores = Q K^T,
+    /// then out = softmax(scores) V.
+    fn attention_head(&self, head: usize, tokens: usize, rows: usize, scale: f32, s: &mut Scratch) {
+        let d = self.d_model;
+        let hd = d / self.n_heads;
+        let (q_at, k_at, v_at) = (head * hd, d + head * hd, 2 * d + head * hd);
+        // The 1/sqrt(hd) scale goes on the queries: hd products per row instead of one per score.
+        for t in 0..rows {
+            let q = &s.qkv[t * 3 * d + q_at..][..hd];
+            for (to, from) in s.q[t * hd..(t + 1) * hd].iter_mut().zip(q) {
+                *to = from * scale;
+            }
+        }
+        for u in 0..tokens {
+            let row = &s.qkv[u * 3 * d..(u + 1) * 3 * d];
+            for (c, k) in row[k_at..k_at + hd].iter().enumerate() {
+                s.keys[c * tokens + u] = *k;
+            }
+            s.values[u * hd..(u + 1) * hd].copy_from_slice(&row[v_at..v_at + hd]);
+        }
+        let zeros = &s.zeros[..tokens.max(hd)];
+        let scores = &mut s.scores[..rows * tokens];
+        linear_rows(&s.keys, &zeros[..tokens], &s.q, scores, hd, tokens, rows);
+        softmax_rows(scores, tokens);
+        linear_rows(
+            &s.values,
+            &zeros[..hd],
+            scores,
+            &mut s.head_out,
+            tokens,
+            hd,
+            rows,
+        );
+        for t in 0..rows {
+            s.att[t * d + q_at..t * d + q_at + hd]
+                .copy_from_slice(&s.head_out[t * hd..(t + 1) * hd]);
+        }
+    }
+
     fn block(&self, b: &Block, tokens: usize, rows: usize, s: &mut Scratch) {
         let (d, ff, heads) = (self.d_model, self.ffn_hidden, self.n_heads);
-        let hd = d / heads;
-        let scale = 1.0 / (hd as f32).sqrt();
+        let scale = 1.0 / ((d / heads) as f32).sqrt();
         for t in 0..tokens {
             layer_norm(
                 &s.x[t * d..(t + 1) * d],
@@ -323,47 +371,8 @@ impl Transformer {
             );
         }
         linear_rows(&b.qkv_w, &b.qkv_b, &s.h, &mut s.qkv, d, 3 * d, tokens);
-        // Keys transposed ([d][tokens]): a row of scores is then a loop over tokens.
-        for u in 0..tokens {
-            for c in 0..d {
-                s.keys[c * tokens + u] = s.qkv[u * 3 * d + d + c];
-            }
-        }
-        for t in 0..rows {
-            for head in 0..heads {
-                let q = &s.qkv[t * 3 * d + head * hd..t * 3 * d + (head + 1) * hd];
-                let scores = &mut s.scores[..tokens];
-                scores.fill(0.0);
-                for (c, qc) in q.iter().enumerate() {
-                    let k = &s.keys[(head * hd + c) * tokens..(head * hd + c + 1) * tokens];
-                    for (score, kc) in scores.iter_mut().zip(k) {
-                        *score += qc * kc;
-                    }
-                }
-                let mut max = f32::NEG_INFINITY;
-                for score in scores.iter_mut() {
-                    *score *= scale;
-                    if *score > max {
-                        max = *score; // not f32::max: its NaN handling costs more than the rest
-                    }
-                }
-                let mut total = 0.0;
-                for score in &mut s.scores[..tokens] {
-                    *score = (*score - max).exp();
-                    total += *score;
-                }
-                let inv_total = 1.0 / total;
-                let out = &mut s.att[t * d + head * hd..t * d + (head + 1) * hd];
-                out.fill(0.0);
-                for u in 0..tokens {
-                    let w = s.scores[u] * inv_total;
-                    let v =
-                        &s.qkv[u * 3 * d + 2 * d + head * hd..u * 3 * d + 2 * d + (head + 1) * hd];
-                    for (o, x) in out.iter_mut().zip(v) {
-                        *o += w * x;
-                    }
-                }
-            }
+        for head in 0..heads {
+            self.attention_head(head, tokens, rows, scale, s);
         }
         linear_rows(&b.out_w, &b.out_b, &s.att, &mut s.h, d, d, rows);
         for (x, y) in s.x[..rows * d].iter_mut().zip(&s.h[..rows * d]) {
@@ -403,9 +412,10 @@ fn linear(wt: &[f32], b: &[f32], x: &[f32], y: &mut [f32]) {
     }
 }
 
-/// `linear` for `rows` rows at once (x: rows x inputs, y: rows x outputs). Tiles of 4 rows by 8
-/// outputs are accumulated in registers, so each weight loaded serves 4 rows; the same sums in
-/// the same order as `linear`, whatever the tiling.
+/// `linear` for `rows` rows at once (x: rows x inputs, y: rows x outputs), in tiles of up to 4
+/// rows by 16 outputs accumulated in registers: each weight loaded serves 4 rows, each input 16
+/// outputs. Every output is the same sum in the same order as in `linear`, whatever the tiling
+/// and whatever the vector width, so the result is the same on every processor.
 fn linear_rows(
     wt: &[f32],
     b: &[f32],
@@ -415,47 +425,120 @@ fn linear_rows(
     outputs: usize,
     rows: usize,
 ) {
-    const R: usize = 4;
-    const C: usize = 8;
-    let mut r0 = 0;
-    while r0 + R <= rows {
-        let mut j0 = 0;
-        while j0 + C <= outputs {
-            let mut acc = [[0f32; C]; R];
-            for i in 0..inputs {
-                let w = &wt[i * outputs + j0..i * outputs + j0 + C];
-                for (r, row) in acc.iter_mut().enumerate() {
-                    let a = x[(r0 + r) * inputs + i];
-                    for (o, wc) in row.iter_mut().zip(w) {
-                        *o += a * wc;
-                    }
-                }
-            }
-            for (r, row) in acc.iter().enumerate() {
-                for (c, v) in row.iter().enumerate() {
-                    y[(r0 + r) * outputs + j0 + c] = v + b[j0 + c];
-                }
-            }
-            j0 += C;
-        }
-        for r in r0..r0 + R {
-            for j in j0..outputs {
-                let mut v = 0.0;
-                for i in 0..inputs {
-                    v += x[r * inputs + i] * wt[i * outputs + j];
-                }
-                y[r * outputs + j] = v + b[j];
-            }
-        }
-        r0 += R;
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the processor has AVX2, the only feature the function is compiled for.
+        unsafe { linear_rows_avx2(wt, b, x, y, inputs, outputs, rows) };
+        return;
     }
-    for r in r0..rows {
-        linear(
-            wt,
-            b,
-            &x[r * inputs..(r + 1) * inputs],
-            &mut y[r * outputs..(r + 1) * outputs],
-        );
+    linear_rows_body(wt, b, x, y, inputs, outputs, rows);
+}
+
+/// `linear_rows` compiled for 8-wide vectors. AVX2 only, not FMA: a fused multiply-add rounds
+/// differently from the baseline build.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn linear_rows_avx2(
+    wt: &[f32],
+    b: &[f32],
+    x: &[f32],
+    y: &mut [f32],
+    inputs: usize,
+    outputs: usize,
+    rows: usize,
+) {
+    linear_rows_body(wt, b, x, y, inputs, outputs, rows);
+}
+
+#[inline(always)]
+fn linear_rows_body(
+    wt: &[f32],
+    b: &[f32],
+    x: &[f32],
+    y: &mut [f32],
+    inputs: usize,
+    outputs: usize,
+    rows: usize,
+) {
+    let m = Matmul {
+        wt,
+        b,
+        x,
+        inputs,
+        outputs,
+    };
+    let mut r0 = 0;
+    while r0 + 4 <= rows {
+        m.row_tiles::<4>(y, r0);
+        r0 += 4;
+    }
+    while r0 < rows {
+        m.row_tiles::<1>(y, r0);
+        r0 += 1;
+    }
+}
+
+struct Matmul<'a> {
+    wt: &'a [f32],
+    b: &'a [f32],
+    x: &'a [f32],
+    inputs: usize,
+    outputs: usize,
+}
+
+impl Matmul<'_> {
+    /// Rows r0..r0+R, all outputs: tiles of 16, then 8, then 4, then one at a time.
+    #[inline(always)]
+    fn row_tiles<const R: usize>(&self, y: &mut [f32], r0: usize) {
+        let mut j0 = 0;
+        while j0 + 16 <= self.outputs {
+            self.tile::<R, 16>(y, r0, j0);
+            j0 += 16;
+        }
+        if j0 + 8 <= self.outputs {
+            self.tile::<R, 8>(y, r0, j0);
+            j0 += 8;
+        }
+        if j0 + 4 <= self.outputs {
+            self.tile::<R, 4>(y, r0, j0);
+            j0 += 4;
+        }
+        while j0 < self.outputs {
+            self.tile::<R, 1>(y, r0, j0);
+            j0 += 1;
+        }
+    }
+
+    /// y[r0..r0+R][j0..j0+C] = x W + b, summed over the inputs in order, then the bias.
+    #[inline(always)]
+    fn tile<const R: usize, const C: usize>(&self, y: &mut [f32], r0: usize, j0: usize) {
+        let (inputs, outputs) = (self.inputs, self.outputs);
+        let mut xs: [&[f32]; R] = [&[]; R];
+        for (r, x) in xs.iter_mut().enumerate() {
+            *x = &self.x[(r0 + r) * inputs..][..inputs];
+        }
+        let mut acc = [[0f32; C]; R];
+        for i in 0..inputs {
+            let w: &[f32; C] = self.wt[i * outputs + j0..][..C]
+                .try_into()
+                .expect("C weights");
+            let mut a = [0f32; R];
+            for (ar, x) in a.iter_mut().zip(&xs) {
+                *ar = x[i];
+            }
+            for r in 0..R {
+                for c in 0..C {
+                    acc[r][c] += a[r] * w[c];
+                }
+            }
+        }
+        let bias = &self.b[j0..j0 + C];
+        for (r, row) in acc.iter().enumerate() {
+            let out = &mut y[(r0 + r) * outputs + j0..][..C];
+            for ((o, v), bc) in out.iter_mut().zip(row).zip(bias) {
+                *o = v + bc;
+            }
+        }
     }
 }
 
@@ -468,6 +551,89 @@ fn transpose(m: Vec<f32>, rows: usize, cols: usize) -> Vec<f32> {
         }
     }
     t
+}
+
+/// `softmax` of each row of `tokens` numbers.
+fn softmax_rows(scores: &mut [f32], tokens: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the processor has AVX2, the only feature the function is compiled for.
+        unsafe { softmax_rows_avx2(scores, tokens) };
+        return;
+    }
+    softmax_rows_body(scores, tokens);
+}
+
+/// `softmax_rows` compiled for 8-wide vectors (no FMA, as for `linear_rows_avx2`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn softmax_rows_avx2(scores: &mut [f32], tokens: usize) {
+    softmax_rows_body(scores, tokens);
+}
+
+#[inline(always)]
+fn softmax_rows_body(scores: &mut [f32], tokens: usize) {
+    for row in scores.chunks_exact_mut(tokens) {
+        softmax(row);
+    }
+}
+
+/// The softmax of a row, in place. Maxima and sums run in 8 lanes combined in a fixed order:
+/// the loops vectorise, and the result is the same on every processor.
+#[inline(always)]
+fn softmax(row: &mut [f32]) {
+    const LANES: usize = 8;
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let mut chunks = row.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (m, v) in lanes.iter_mut().zip(chunk) {
+            *m = if *v > *m { *v } else { *m }; // not f32::max: its NaN rules cost more
+        }
+    }
+    for (m, v) in lanes.iter_mut().zip(chunks.remainder()) {
+        *m = if *v > *m { *v } else { *m };
+    }
+    let max = lanes
+        .into_iter()
+        .fold(f32::NEG_INFINITY, |a, b| if b > a { b } else { a });
+    let mut sums = [0f32; LANES];
+    let mut chunks = row.chunks_exact_mut(LANES);
+    for chunk in &mut chunks {
+        for (total, v) in sums.iter_mut().zip(chunk) {
+            *v = exp(*v - max);
+            *total += *v;
+        }
+    }
+    for (total, v) in sums.iter_mut().zip(chunks.into_remainder()) {
+        *v = exp(*v - max);
+        *total += *v;
+    }
+    let inv_total = 1.0 / sums.iter().sum::<f32>();
+    for v in row {
+        *v *= inv_total;
+    }
+}
+
+/// e^x in f32 from + - * and shifts (Cephes' expf: x = k ln 2 + r, a degree-7 polynomial in r),
+/// within about 2 ulp. Unlike the C library's expf it is the same on every processor, and a
+/// row of them vectorises. Below -87 it returns e^-87 (a softmax never needs less).
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    // 1.5 * 2^23: adding it rounds x log2(e) to an integer k, held in the low bits of y.
+    const ROUNDER: f32 = 12_582_912.0;
+    let x = x.clamp(-87.0, 88.0);
+    let y = x * std::f32::consts::LOG2_E + ROUNDER;
+    let k = y - ROUNDER;
+    // ln 2 in two parts, the first with few bits, so that r keeps its digits.
+    let r = x - k * 0.693_359_4 + k * 2.121_944_4e-4;
+    let p = ((((1.987_569_2e-4 * r + 1.398_2e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 1.666_666_5e-1)
+        * r
+        + 0.5;
+    let e = p * r * r + r + 1.0;
+    // 2^k: y's bits end in k (two's complement); shifted into the exponent field, the bits
+    // above fall off.
+    e * f32::from_bits(y.to_bits().wrapping_add(127) << 23)
 }
 
 fn layer_norm(x: &[f32], (scale, bias): &(Vec<f32>, Vec<f32>), y: &mut [f32]) {
@@ -519,4 +685,81 @@ pub fn random_browser_file(
         "ctx_projection": m(d, 2), "predator_projection": m(d, 4), "boid_projection": m(d, 4),
         "layers": blocks, "output_weight": m(2, d), "output_bias": vec![0.0; 2],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::Rng;
+
+    fn numbers(rng: &mut Rng, n: usize) -> Vec<f32> {
+        (0..n)
+            .map(|_| (rng.next_f64() * 8.0 - 4.0) as f32)
+            .collect()
+    }
+
+    #[test]
+    fn exp_is_within_a_few_ulp_of_the_exact_value() {
+        let mut worst = 0f64;
+        for i in 0..=200_000 {
+            let x = -87.0 + 175.0 * i as f32 / 200_000.0;
+            let exact = (x as f64).exp();
+            worst = worst.max(((exp(x) as f64) - exact).abs() / exact);
+        }
+        // 2^-23 is one ulp of f32 relative to the value.
+        assert!(
+            worst < 3.0 * f32::EPSILON as f64,
+            "largest relative error {worst}"
+        );
+        assert_eq!(exp(0.0), 1.0);
+        assert!(exp(-200.0) > 0.0 && exp(-200.0) < 1e-37);
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_avx2_kernels_equal_the_baseline_bit_for_bit() {
+        assert!(
+            std::arch::is_x86_feature_detected!("avx2"),
+            "this test compares the AVX2 build of the kernels and needs a processor with AVX2"
+        );
+        let mut rng = Rng::new(7);
+        for (inputs, outputs, rows) in [
+            (12, 51, 51),
+            (51, 12, 51),
+            (48, 144, 7),
+            (96, 48, 1),
+            (5, 3, 2),
+        ] {
+            let (wt, b, x) = (
+                numbers(&mut rng, inputs * outputs),
+                numbers(&mut rng, outputs),
+                numbers(&mut rng, rows * inputs),
+            );
+            let (mut plain, mut wide) = (vec![0.0; rows * outputs], vec![0.0; rows * outputs]);
+            linear_rows_body(&wt, &b, &x, &mut plain, inputs, outputs, rows);
+            // SAFETY: the assertion above checked that the processor has AVX2.
+            unsafe { linear_rows_avx2(&wt, &b, &x, &mut wide, inputs, outputs, rows) };
+            assert!(plain
+                .iter()
+                .zip(&wide)
+                .all(|(p, w)| p.to_bits() == w.to_bits()));
+            // And both equal the one-row `linear`, sum for sum.
+            let mut one = vec![0.0; outputs];
+            linear(&wt, &b, &x[..inputs], &mut one);
+            assert!(one
+                .iter()
+                .zip(&plain)
+                .all(|(o, p)| o.to_bits() == p.to_bits()));
+            let (mut plain, mut wide) = (x.clone(), x.clone());
+            softmax_rows_body(&mut plain, inputs);
+            // SAFETY: as above.
+            unsafe { softmax_rows_avx2(&mut wide, inputs) };
+            assert!(plain
+                .iter()
+                .zip(&wide)
+                .all(|(p, w)| p.to_bits() == w.to_bits()));
+            let total: f32 = plain[..inputs].iter().sum();
+            assert!((total - 1.0).abs() < 1e-5, "a softmax row sums to {total}");
+        }
+    }
 }

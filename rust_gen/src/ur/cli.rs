@@ -7,7 +7,7 @@ use super::nn::{Networks, Scratch};
 use super::players::PlayerSpec;
 use super::search::MAX_DEPTH;
 use super::task::UrGenerator;
-use crate::core::cli::{generate, thread_pool, usage_error, ShardArgs};
+use crate::core::cli::{generate, progress_bar, thread_pool, usage_error, ShardArgs};
 use clap::{Args, Subcommand};
 use serde_json::json;
 use std::io::BufRead;
@@ -25,6 +25,9 @@ pub enum UrCommand {
     /// Run the networks of a weights file on feature rows: one JSON list of 150 numbers per
     /// stdin line in, one {"value", "policy_logits"} line out. For checking exports.
     Predict(PredictArgs),
+    /// Solve the game: the exact win probability of the player to move in every position,
+    /// written as a table (docs/ur.md, section 9). Prints one JSON line.
+    Solve(SolveArgs),
 }
 
 pub fn run(command: UrCommand) -> ExitCode {
@@ -33,6 +36,7 @@ pub fn run(command: UrCommand) -> ExitCode {
         UrCommand::Bench(args) => bench::run(args),
         UrCommand::Match(args) => play(args),
         UrCommand::Predict(args) => predict(args),
+        UrCommand::Solve(args) => solve_game(args),
     }
 }
 
@@ -136,5 +140,70 @@ fn predict(args: PredictArgs) -> ExitCode {
         nets.policy.forward(&row, 1, &mut scratch, &mut logits);
         println!("{}", json!({"value": value[0], "policy_logits": logits}));
     }
+    ExitCode::SUCCESS
+}
+
+#[derive(Args)]
+pub struct SolveArgs {
+    /// Pieces a side: 7 is the game; fewer make small games for tests.
+    #[arg(long, env = "PIECES", default_value_t = 7, value_parser = clap::value_parser!(u8).range(1..=7))]
+    pieces: u8,
+    /// Write the table here (safetensors; written under a temporary name, then renamed).
+    #[arg(long, env = "OUT")]
+    out: PathBuf,
+    /// Stop when a sweep moves no value by more than this.
+    #[arg(long, env = "TOLERANCE", default_value_t = 1e-13)]
+    tolerance: f64,
+    /// Worker threads; 0 means every core.
+    #[arg(long, env = "THREADS", default_value_t = 0)]
+    threads: usize,
+}
+
+fn solve_game(args: SolveArgs) -> ExitCode {
+    use super::solve::{solve, Index, State};
+    if !(args.tolerance > 0.0 && args.tolerance < 1e-6) {
+        return usage_error(format!(
+            "--tolerance {}: expected a number in (0, 1e-6)",
+            args.tolerance
+        ));
+    }
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            return usage_error(format!("--out: folder '{}' does not exist", dir.display()));
+        }
+    }
+    let started = std::time::Instant::now();
+    let pool = thread_pool(args.threads);
+    let positions = Index::new(args.pieces).len();
+    let bar = progress_bar(positions, "solving", "positions");
+    let report = |done: u64, _sweeps: u32| bar.set_position(done);
+    let (solution, wrong) = pool.install(|| {
+        let solution = solve(args.pieces, args.tolerance, &report);
+        let wrong = solution.decisions_changed_by_rounding(1e-12);
+        (solution, wrong)
+    });
+    bar.finish_and_clear();
+    let solve_seconds = started.elapsed().as_secs_f64();
+    let bytes = match solution.save(&args.out, Default::default()) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    println!(
+        "{}",
+        json!({
+            "pieces": args.pieces,
+            "positions": positions,
+            "start_value": solution.value(State::start()),
+            "tolerance": args.tolerance,
+            "threads": pool.current_num_threads(),
+            "seconds": solve_seconds,
+            "decisions_changed_by_f32": wrong,
+            "bytes": bytes,
+            "out": args.out,
+        })
+    );
     ExitCode::SUCCESS
 }

@@ -13,4 +13,5 @@ pub mod players;
 pub mod rules;
 pub mod search;
 pub mod shard;
+pub mod solve;
 pub mod task;

@@ -13,6 +13,7 @@ use std::path::Path;
 #[derive(Clone, Copy, Debug)]
 pub enum Dtype {
     F32,
+    F64,
     U8,
     U16,
     U32,
@@ -22,6 +23,7 @@ impl Dtype {
     fn name(self) -> &'static str {
         match self {
             Dtype::F32 => "F32",
+            Dtype::F64 => "F64",
             Dtype::U8 => "U8",
             Dtype::U16 => "U16",
             Dtype::U32 => "U32",
@@ -33,6 +35,7 @@ impl Dtype {
             Dtype::U8 => 1,
             Dtype::U16 => 2,
             Dtype::F32 | Dtype::U32 => 4,
+            Dtype::F64 => 8,
         }
     }
 }

@@ -183,8 +183,9 @@ pub struct Index {
     pub pieces: u8,
     /// First index of each layer (a * pieces + b), and the total at the end.
     layer_start: Vec<u64>,
-    /// Offset of each shared configuration within its layer (layer * 6561 + config).
-    shared_start: Vec<u64>,
+    /// Offset of each shared configuration within its layer (layer * 6561 + config), and the
+    /// number of private sets the opponent may hold there.
+    shared_start: Vec<(u64, u64)>,
     /// Per shared configuration: my squares, their squares (bits by track position), counts.
     shared: Vec<(u16, u16, u8, u8)>,
     /// Rank of each 6-bit set of private squares; number of sets of at most k squares.
@@ -226,7 +227,7 @@ impl Index {
         let mut index = Index {
             pieces,
             layer_start: vec![0],
-            shared_start: vec![0; pieces as usize * pieces as usize * SHARED_CONFIGS],
+            shared_start: vec![(0, 0); pieces as usize * pieces as usize * SHARED_CONFIGS],
             shared,
             rank,
             at_most,
@@ -239,7 +240,9 @@ impl Index {
             );
             let mut within = 0u64;
             for c in 0..SHARED_CONFIGS {
-                index.shared_start[layer * SHARED_CONFIGS + c] = within;
+                let theirs = index.shared[c].3 as i32;
+                let their_sets = index.private_sets(pieces as i32 - b as i32 - theirs);
+                index.shared_start[layer * SHARED_CONFIGS + c] = (within, their_sets);
                 within += index.count(a, b, c);
             }
             total += within;
@@ -281,22 +284,12 @@ impl Index {
 
     pub fn of(&self, s: State) -> u64 {
         let layer = s.me.off as usize * self.pieces as usize + s.them.off as usize;
-        let mut config = 0;
-        for &t in SHARED.iter().rev() {
-            let digit = if s.me.board & (1 << t) != 0 {
-                1
-            } else if s.them.board & (1 << t) != 0 {
-                2
-            } else {
-                0
-            };
-            config = config * 3 + digit;
-        }
-        let (_, _, _, theirs) = self.shared[config];
-        let n = self.pieces as i32;
-        let their_sets = self.private_sets(n - s.them.off as i32 - theirs as i32);
+        // The shared squares' base-3 number: 1 per square of mine, 2 per square of theirs.
+        let shared = |board: u16| SHARED_DIGITS[((board >> 4) & 0xff) as usize];
+        let config = (shared(s.me.board) + 2 * shared(s.them.board)) as usize;
+        let (start, their_sets) = self.shared_start[layer * SHARED_CONFIGS + config];
         self.layer_start[layer]
-            + self.shared_start[layer * SHARED_CONFIGS + config]
+            + start
             + self.rank[private_bits(s.me.board)] * their_sets
             + self.rank[private_bits(s.them.board)]
     }
@@ -330,13 +323,27 @@ impl Index {
 
 /// The private squares of a board as 6 bits, in the order of `PRIVATE`.
 fn private_bits(board: u16) -> usize {
-    PRIVATE
-        .iter()
-        .enumerate()
-        .filter(|(_, &t)| board & (1 << t) != 0)
-        .map(|(i, _)| 1 << i)
-        .sum()
+    // PRIVATE is 0, 1, 2, 3, 12, 13.
+    (board & 0xf | (board >> 8) & 0x30) as usize
 }
+
+/// For each set of shared squares (bit i: track position 4 + i), the sum of 3^i.
+const SHARED_DIGITS: [u16; 256] = {
+    let mut table = [0u16; 256];
+    let mut set = 0;
+    while set < 256 {
+        let (mut i, mut power) = (0, 1);
+        while i < 8 {
+            if set & (1 << i) != 0 {
+                table[set] += power;
+            }
+            power *= 3;
+            i += 1;
+        }
+        set += 1;
+    }
+    table
+};
 
 fn board_of_private(bits: u16) -> u16 {
     PRIVATE
@@ -347,7 +354,7 @@ fn board_of_private(bits: u16) -> u16 {
         .sum()
 }
 
-/// The value of every position, as `Index` numbers them: f64 while solving, f32 in a table file.
+/// The value of every position, as `Index` numbers them (f64: see `decisions_changed_by_rounding`).
 pub struct Solution<V = f64> {
     pub index: Index,
     pub values: Vec<V>,
@@ -509,7 +516,7 @@ fn solve_layers(solution: &mut Solution<f64>, layers: &[(u8, u8)], tolerance: f6
 pub const TABLE_FORMAT: &str = "ludus.ur-solution/1";
 
 impl Solution<f64> {
-    /// Writes the values as f32 in a safetensors file (one tensor, `values`, in index order),
+    /// Writes the values as f64 in a safetensors file (one tensor, `values`, in index order),
     /// under a temporary name first; `metadata` joins the format, piece count and start value.
     pub fn save(&self, path: &Path, mut metadata: BTreeMap<String, String>) -> Result<u64, String> {
         metadata.insert("format".into(), TABLE_FORMAT.into());
@@ -521,10 +528,10 @@ impl Solution<f64> {
         );
         let values = tensor_of(
             "values",
-            Dtype::F32,
+            Dtype::F64,
             vec![self.values.len()],
             &self.values,
-            |v, out| out.write_all(&(*v as f32).to_le_bytes()),
+            |v, out| out.write_all(&v.to_le_bytes()),
         );
         let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
         write_atomic(path, &tmp, &[values], &metadata).map_err(|e| {
@@ -534,9 +541,9 @@ impl Solution<f64> {
     }
 }
 
-impl Solution<f32> {
+impl Solution<f64> {
     /// Reads a table written by `save`, checking its format, piece count and length.
-    pub fn load(path: &Path) -> Result<Solution<f32>, String> {
+    pub fn load(path: &Path) -> Result<Solution<f64>, String> {
         let name = path.display();
         let bytes = std::fs::read(path).map_err(|e| format!("{name}: {e}"))?;
         let bad = |what: &str| format!("{name}: not a ludus Ur solution table ({what})");
@@ -563,16 +570,16 @@ impl Solution<f32> {
         let index = Index::new(pieces);
         let n = index.len() as usize;
         let tensor = &head["values"];
-        if tensor["dtype"] != "F32" || tensor["shape"] != serde_json::json!([n]) {
-            return Err(bad(&format!("tensor 'values' must be F32 of shape [{n}]")));
+        if tensor["dtype"] != "F64" || tensor["shape"] != serde_json::json!([n]) {
+            return Err(bad(&format!("tensor 'values' must be F64 of shape [{n}]")));
         }
         let data = bytes
             .get(8 + head_len..)
-            .filter(|d| d.len() == 4 * n)
-            .ok_or_else(|| bad(&format!("expected {} bytes of values", 4 * n)))?;
+            .filter(|d| d.len() == 8 * n)
+            .ok_or_else(|| bad(&format!("expected {} bytes of values", 8 * n)))?;
         let values = data
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
             .collect();
         Ok(Solution { index, values })
     }

@@ -298,3 +298,82 @@ fn the_table_round_trips_and_damaged_files_are_refused() {
         .contains("shorter than 8 bytes"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Plays the n-piece game with the engine; `choose(pos, mover, roll, legal)` picks a piece for
+/// the player given by `seat_of(mover)`. Returns the winner.
+fn play_small_game(
+    n: usize,
+    rng: &mut impl FnMut() -> usize,
+    choose: &mut dyn FnMut(&Position, usize, u8, u8) -> usize,
+) -> usize {
+    let (mut p, mut mover) = (engine_start(n), 0usize);
+    loop {
+        if let Some(w) = p.winner() {
+            return w;
+        }
+        let roll = [0u8, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 4][rng() % 16];
+        let legal = if roll == 0 {
+            0
+        } else {
+            p.legal_moves(mover, roll)
+        };
+        if legal == 0 {
+            mover = 1 - mover;
+            continue;
+        }
+        let (after, again) = p.apply(mover, choose(&p, mover, roll, legal), roll);
+        p = after;
+        if !again {
+            mover = 1 - mover;
+        }
+    }
+}
+
+#[test]
+fn the_perfect_player_wins_what_the_table_says() {
+    use rust_gen::ur::players::perfect_piece;
+    let table = solve(2, 1e-14, &quiet);
+    let mut seed = 99u64;
+    let mut rng = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize
+    };
+    // Perfect against itself: the first mover wins 51.86% of games.
+    let games = 40_000;
+    let first = (0..games)
+        .filter(|_| {
+            play_small_game(2, &mut rng, &mut |p, m, r, l| {
+                perfect_piece(&table, p, m, r, l)
+            }) == 0
+        })
+        .count() as f64
+        / games as f64;
+    // 4 standard errors of a rate near 0.5 over 40,000 games: 0.01.
+    assert!(
+        (first - 0.518572907496).abs() < 0.01,
+        "first mover won {first}"
+    );
+    // Perfect (P1) against a uniform random player (P2): 76% in this run, far above the 51.86%
+    // it wins against itself.
+    let mut pick_seed = 7u64;
+    let wins = (0..10_000)
+        .filter(|_| {
+            let mut pick = |p: &Position, m: usize, r: u8, l: u8| {
+                if m == 0 {
+                    perfect_piece(&table, p, m, r, l)
+                } else {
+                    pick_seed = pick_seed
+                        .wrapping_mul(2862933555777941757)
+                        .wrapping_add(3037000493);
+                    let pieces: Vec<usize> = (0..PIECES).filter(|i| l & (1 << i) != 0).collect();
+                    pieces[(pick_seed >> 33) as usize % pieces.len()]
+                }
+            };
+            play_small_game(2, &mut rng, &mut pick) == 0
+        })
+        .count();
+    eprintln!("perfect won {wins} of 10000 against random");
+    assert!(wins > 7000, "perfect won {wins} of 10000 against random");
+}

@@ -1,6 +1,7 @@
 //! Players for matches (spec section 8): random, greedy, emm:D (the teacher), and three ways to
 //! play a trained network: policy, value (one ply of lookahead, from the mover's side) and
-//! legacy (the old engine's blended rule, kept for comparison).
+//! legacy (the old engine's blended rule, kept for comparison); and perfect play from the
+//! solved game's table (`rust_gen ur solve`).
 
 use super::eval::evaluate;
 use super::features::{features, NUM_FEATURES};
@@ -10,6 +11,7 @@ use super::rules::{
     pieces_of, MoveMask, Position, PIECES, ROLL_WEIGHTS, ROSETTE_TRACK_MASK, SHARED_MASK,
 };
 use super::search::{Searcher, MAX_DEPTH};
+use super::solve::{Side, Solution, State};
 use crate::core::Rng;
 use std::path::Path;
 use std::sync::Arc;
@@ -22,6 +24,7 @@ pub enum Kind {
     Policy(Arc<Networks>),
     Value(Arc<Networks>),
     Legacy(Arc<Networks>),
+    Perfect(Arc<Solution>),
 }
 
 /// A parsed player description such as `emm:3` or `value:model/weights.json`.
@@ -32,7 +35,7 @@ pub struct PlayerSpec {
 }
 
 pub const SPEC_HELP: &str =
-    "random, greedy, emm:D (D in 1..=6), policy:FILE, value:FILE, legacy:FILE";
+    "random, greedy, emm:D (D in 1..=6), policy:FILE, value:FILE, legacy:FILE, perfect:FILE";
 
 impl PlayerSpec {
     pub fn parse(text: &str) -> Result<PlayerSpec, String> {
@@ -61,6 +64,21 @@ impl PlayerSpec {
             "policy" => Kind::Policy(nets()?),
             "value" => Kind::Value(nets()?),
             "legacy" => Kind::Legacy(nets()?),
+            "perfect" if !arg.is_empty() => {
+                let table = Solution::load(Path::new(arg))?;
+                if table.index.pieces as usize != PIECES {
+                    return Err(format!(
+                        "'{text}': the table solves the game with {} pieces a side; matches play {PIECES}",
+                        table.index.pieces
+                    ));
+                }
+                Kind::Perfect(Arc::new(table))
+            }
+            "perfect" => {
+                return Err(format!(
+                    "'{text}': perfect needs a table from `rust_gen ur solve`, as in perfect:ur7.safetensors"
+                ))
+            }
             _ => return Err(format!("'{text}' is not a player: expected {SPEC_HELP}")),
         };
         Ok(PlayerSpec {
@@ -129,6 +147,7 @@ impl Player {
                 let nets = Arc::clone(nets);
                 self.choose_legacy(&nets, pos, player, roll, legal)
             }
+            Kind::Perfect(table) => perfect_piece(table, pos, player, roll, legal),
         }
     }
 
@@ -264,4 +283,32 @@ fn best_by(mask: MoveMask, mut score: impl FnMut(usize) -> f32) -> usize {
         }
     }
     best.1
+}
+
+/// The position as the solver sees it, for a table of n pieces a side: the 7 - n pieces a side
+/// that a smaller game lacks count as borne off before the game began.
+pub fn solver_state(table: &Solution, pos: &Position, player: usize) -> State {
+    let missing = (PIECES - table.index.pieces as usize) as u32;
+    let side = |who: usize| Side {
+        board: pos.occupied(who),
+        off: (pos.finished_count(who) - missing) as u8,
+    };
+    State {
+        me: side(player),
+        them: side(1 - player),
+    }
+}
+
+/// A best move by the table: the first legal piece on the square the best move starts from.
+pub fn perfect_piece(
+    table: &Solution,
+    pos: &Position,
+    player: usize,
+    roll: u8,
+    legal: MoveMask,
+) -> usize {
+    let best = table.best_move(solver_state(table, pos, player), roll);
+    pieces_of(legal)
+        .find(|&piece| Some(pos.track(player, piece)) == best.map(|(from, _)| from))
+        .unwrap_or_else(|| pieces_of(legal).next().expect("a legal move"))
 }

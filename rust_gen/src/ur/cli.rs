@@ -26,7 +26,7 @@ pub enum UrCommand {
     /// stdin line in, one {"value", "policy_logits"} line out. For checking exports.
     Predict(PredictArgs),
     /// Solve the game: the exact win probability of the player to move in every position,
-    /// written as a table (docs/ur.md, section 9). Prints one JSON line.
+    /// written as a table (docs/ur.md, section 10). Prints one JSON line.
     Solve(SolveArgs),
 }
 

@@ -1,4 +1,4 @@
-//! Ur solved (docs/ur.md, section 9): the exact probability that the player to move wins, for
+//! Ur solved (docs/ur.md, section 10): the exact probability that the player to move wins, for
 //! every position, under the rules of section 1 with any number of pieces (7 in the real game;
 //! 2 and 3 in the tests).
 //!

@@ -10,7 +10,7 @@ use super::task::UrGenerator;
 use crate::core::cli::{generate, progress_bar, thread_pool, usage_error, ShardArgs};
 use clap::{Args, Subcommand};
 use serde_json::json;
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -176,7 +176,18 @@ fn solve_game(args: SolveArgs) -> ExitCode {
     let pool = thread_pool(args.threads);
     let positions = Index::new(args.pieces).len();
     let bar = progress_bar(positions, "solving", "positions");
-    let report = |done: u64, _sweeps: u32| bar.set_position(done);
+    // On a terminal a bar; in a log (Kubernetes, CI) one line per layer pair solved.
+    let log = !std::io::stderr().is_terminal();
+    let report = |done: u64, sweeps: u32| {
+        bar.set_position(done);
+        if log {
+            eprintln!(
+                "solve: {done}/{positions} positions ({:.1}%), {sweeps} sweeps for the last layers, {:.0} s",
+                100.0 * done as f64 / positions as f64,
+                started.elapsed().as_secs_f64()
+            );
+        }
+    };
     let (solution, wrong) = pool.install(|| {
         let solution = solve(args.pieces, args.tolerance, &report);
         let wrong = solution.decisions_changed_by_rounding(1e-12);

@@ -1,4 +1,4 @@
-"""`python -m jobs <generate|train|evaluate|pipeline>`: every setting comes from the environment;
+"""`python -m jobs <generate|train|evaluate|pipeline|solve>`: every setting comes from the environment;
 `--help` lists them with their defaults (for TASK as set, else the default task)."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ JOBS: dict[str, str] = {
     "train": "wait for all shards, train, checkpoint and export the model",
     "evaluate": "play the new model against the task's opponents and promote it if it is better",
     "pipeline": "generate, train and evaluate one run (RUNNER=local: processes on this machine)",
+    "solve": "solve the game exactly (TASK=ur) into {task}/solution/ in the store, once",
 }
 
 
@@ -56,6 +57,7 @@ def action(job: str) -> Callable[[Any], Any]:
         "train": ("jobs.train", "run_train"),
         "evaluate": ("jobs.evaluate", "run_evaluate"),
         "pipeline": ("jobs.pipeline", "run_pipeline"),
+        "solve": ("jobs.solve", "run_solve"),
     }[job]
     return getattr(importlib.import_module(module_name), function)
 

@@ -156,11 +156,17 @@ class PipelineSettings(GenerateSettings, TrainSettings, EvaluateSettings):
     job_ttl_seconds: int = Field(86400, ge=0, description="Finished stage Jobs are deleted after this (RUNNER=k8s)")
 
 
+class SolveSettings(CommonSettings):
+    pieces: int = Field(7, ge=1, le=7, description="Pieces a side of the game to solve (7: the game; fewer: small games for tests)")
+    threads: int = Field(0, ge=0, le=1024, description="Solver threads; 0 = every core")
+
+
 JOB_CLASSES: dict[str, type[CommonSettings]] = {
     "generate": GenerateSettings,
     "train": TrainSettings,
     "evaluate": EvaluateSettings,
     "pipeline": PipelineSettings,
+    "solve": SolveSettings,
 }
 
 
@@ -169,14 +175,14 @@ def settings_class(job: str, task: str) -> type[CommonSettings]:
     """The settings of `job` for `task`: the generic class extended by the task's own classes."""
     spec = get_task(task)
     stages = STAGES if job == "pipeline" else (job,)
-    parts = tuple(spec.settings[stage] for stage in stages)
+    parts = tuple(spec.settings[stage] for stage in stages if stage in spec.settings)
     name = f"{spec.name.capitalize()}{job.capitalize()}Settings"
     return type(name, (JOB_CLASSES[job], *parts), {"presets": spec.presets, "task_defaults": spec.defaults, "__module__": __name__})
 
 
 def all_setting_names() -> set[str]:
     """Every variable of every job and task (lower case)."""
-    return set(PipelineSettings.model_fields) | {name for spec in REGISTRY.values() for name in spec.setting_names}
+    return set(PipelineSettings.model_fields) | set(SolveSettings.model_fields) | {name for spec in REGISTRY.values() for name in spec.setting_names}
 
 
 S = TypeVar("S", bound=BaseSettings)
@@ -245,6 +251,8 @@ def load_job(job: str) -> CommonSettings:
     common = load(CommonSettings)
     spec = get_task(common.task)
     if not spec.runs(job):
+        if job == "solve":
+            raise ConfigError(f"TASK={spec.name!r}: {spec.title} has no exact solver; the solve job runs TASK=ur")
         raise ConfigError(f"TASK={spec.name!r}: {spec.title} has no trainer or evaluator yet, so the {job} job cannot run it; its generate job can")
     if common.rounds > 1 and spec.student_args is None:
         raise ConfigError(f"ROUNDS={common.rounds}: {spec.title} has no student-driven generation, so it runs one round only; unset ROUNDS")

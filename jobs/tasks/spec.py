@@ -63,6 +63,8 @@ class TaskSpec:
     # (settings, a local copy of the run's model/weights.json) -> the generator's student flags,
     # for rounds after the first; None: the task has no student (ROUNDS must be 1)
     student_args: Callable[[Any, Path], list[str]] | None = None
+    # Whether `rust_gen <task> solve` computes the exact value of every position (the solve job)
+    solvable: bool = False
     setting_names: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -71,6 +73,8 @@ class TaskSpec:
 
     def runs(self, job: str) -> bool:
         """Whether `job` can run for this task (a task may have only its generator so far)."""
+        if job == "solve":
+            return self.solvable
         return job == "generate" or (self.learner is not None and self.evaluate is not None)
 
     def load_learner(self, options: Any) -> Any:

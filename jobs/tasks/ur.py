@@ -116,4 +116,5 @@ def spec() -> TaskSpec:
         evaluate=evaluate,
         learner="trainer.tasks.ur.learner:UrLearner",
         promotion="the lower 95% bound of the win rate against the champion",
+        solvable=True,
     )

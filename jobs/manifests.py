@@ -14,7 +14,18 @@ from typing import Any
 import yaml
 from kubernetes import client
 
-from jobs.k8s import APP, SERVICE_ACCOUNT, SETTINGS_CONFIGMAP, STAGE_SERVICE_ACCOUNT, STAGES, credentials, scratch, security, to_dict
+from jobs.k8s import (
+    APP,
+    SERVICE_ACCOUNT,
+    SETTINGS_CONFIGMAP,
+    STAGE_SERVICE_ACCOUNT,
+    STAGES,
+    credentials,
+    ignore_disruptions,
+    scratch,
+    security,
+    to_dict,
+)
 from jobs.settings import PipelineSettings, settings_class
 from jobs.tasks import DEFAULT_TASK
 
@@ -135,6 +146,48 @@ def pipeline_job(ns: str) -> dict[str, Any]:
     return to_dict(job)
 
 
+def solve_job(ns: str) -> dict[str, Any]:
+    """Solves Ur once into the store of the ConfigMap (`{task}/solution/`); not part of a run, so
+    it lives in k8s/optional/, which `kubectl apply -f k8s/` does not read. A rerun finds the
+    table and exits; a preempted pod does not count against the backoff."""
+    pod_security, container_security = security()
+    tmp_volume, tmp_mount = scratch()
+    container = client.V1Container(
+        name="solve",
+        image=CLUSTER_SETTINGS["GEN_IMAGE"],
+        args=["solve"],
+        env=[client.V1EnvVar(name="TASK", value="ur"), client.V1EnvVar(name="PIECES", value="7"), client.V1EnvVar(name="THREADS", value="16")],
+        env_from=[client.V1EnvFromSource(config_map_ref=client.V1ConfigMapEnvSource(name=SETTINGS_CONFIGMAP)), *credentials()],
+        # 137.9 million positions: 1.1 GB of values plus the layer being solved.
+        resources=client.V1ResourceRequirements(requests={"cpu": "16", "memory": "4Gi"}, limits={"cpu": "16", "memory": "6Gi"}),
+        security_context=container_security,
+        volume_mounts=[tmp_mount],
+    )
+    job_labels = {"app.kubernetes.io/name": APP, "app.kubernetes.io/component": "solve", "app.kubernetes.io/part-of": APP, "ludus.dev/task": "ur"}
+    job = client.V1Job(
+        api_version="batch/v1",
+        kind="Job",
+        metadata=client.V1ObjectMeta(name=f"{APP}-ur-solve", namespace=ns, labels=job_labels),
+        spec=client.V1JobSpec(
+            backoff_limit=2,
+            pod_failure_policy=ignore_disruptions(),
+            ttl_seconds_after_finished=86400,
+            template=client.V1PodTemplateSpec(
+                metadata=client.V1ObjectMeta(labels=job_labels),
+                spec=client.V1PodSpec(
+                    restart_policy="Never",
+                    service_account_name=STAGE_SERVICE_ACCOUNT,
+                    automount_service_account_token=False,
+                    security_context=pod_security,
+                    containers=[container],
+                    volumes=[tmp_volume],
+                ),
+            ),
+        ),
+    )
+    return to_dict(job)
+
+
 def example_settings(task: str = DEFAULT_TASK) -> PipelineSettings:
     values = {k.lower(): v for k, v in cluster_settings(task).items()}
     cls = settings_class("pipeline", task)
@@ -163,6 +216,7 @@ def rendered() -> dict[Path, str]:
         s = example_settings(task)
         for stage, build in STAGES.items():
             files[folder / "stages" / f"{stage}.yaml"] = dump(to_dict(build(s)))
+    files[K8S / "optional" / "ur-solve-job.yaml"] = dump(solve_job(ns))
     return files
 
 

@@ -25,7 +25,7 @@ DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 def manifest_files() -> list[Path]:
-    return sorted(K8S.glob("*.yaml")) + sorted((K8S / "stages").glob("*.yaml"))
+    return sorted(K8S.glob("*.yaml")) + sorted((K8S / "stages").glob("*.yaml")) + sorted((K8S / "optional").glob("*.yaml"))
 
 
 def documents() -> list[dict[str, Any]]:
@@ -196,7 +196,7 @@ def test_every_pod_meets_the_restricted_standard_with_a_read_only_root() -> None
     ns = next(d for d in documents() if d["kind"] == "Namespace")
     assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     jobs = [d for d in documents() if d["kind"] == "Job"]
-    assert len(jobs) == 4, "the pipeline Job and three stage Jobs"
+    assert len(jobs) == 5, "the pipeline Job, three stage Jobs and the optional solve Job"
     for job in jobs:
         pod = job["spec"]["template"]["spec"]
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, job["metadata"]["name"]

@@ -14,7 +14,7 @@ RUST_SOURCES := $(shell find rust_gen/src -name '*.rs') rust_gen/Cargo.toml
 # Settings given on the make command line (GAMES=2000 EPOCHS=50 ...) reach the jobs as
 # environment variables: make exports command-line variables to its recipes.
 .DEFAULT_GOAL := help
-.PHONY: help setup build job test test-rust test-python test-images lint bench bench-generator bench-trainer bench-predator-python bench-predator-trainer bench-web web images manifests clean
+.PHONY: help setup build job solve test test-rust test-python test-images lint bench bench-generator bench-trainer bench-predator-python bench-predator-trainer bench-web web images manifests clean
 
 DOCKER ?= docker
 IMAGE_PREFIX ?= ludus
@@ -29,6 +29,7 @@ help:
 	@echo "make lint             ruff, cargo fmt --check, cargo clippy, hadolint, actionlint, shellcheck"
 	@echo "make images           build the generator and trainer images (DOCKER=podman works too)"
 	@echo "make manifests        render k8s/ from jobs/k8s.py"
+	@echo "make solve            solve Ur exactly into the store, once (about an hour on 2 cores)"
 	@echo "make web RUN_ID=...   serve the predator's page on 127.0.0.1:8000 with that run's model"
 	@echo "make test-images      build both images with podman on a local base and run them against a real S3 server"
 
@@ -49,6 +50,9 @@ build: $(BIN)
 # On a cluster (RUNNER=k8s) the images hold the generator; locally it is built first.
 job: setup $(if $(filter k8s,$(RUNNER)),,build)
 	$(PY) -m jobs pipeline
+
+solve: setup build
+	TASK=ur $(PY) -m jobs solve
 
 test: test-rust test-python
 

@@ -284,3 +284,35 @@ def test_metrics_lost_to_a_kill_after_the_checkpoint_are_written_on_resume(run_c
     assert not Store(run_copy).exists(layout.metrics)
     trainer(settings(run_copy, "tiny", epochs=1)).train()  # finished already: no epoch runs
     assert len(Store(run_copy).read_bytes(layout.metrics).splitlines()) == 1
+
+
+@pytest.mark.parametrize("weight", [0.0, 1.0])
+def test_illegal_logits_are_pushed_down_only_by_the_illegal_mass_term(weight: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The old engine takes a softmax over all 7 outputs; the masked cross-entropy alone leaves
+    the illegal logits where they are, the extra term pushes them down."""
+    from contextlib import nullcontext
+
+    import trainer.tasks.ur.learner as learner_module
+    from trainer.data import Samples
+
+    monkeypatch.setattr(learner_module, "ILLEGAL_MASS_WEIGHT", weight)
+    torch.manual_seed(0)
+    n = 512
+    legal = torch.rand(n, 7) < 0.4
+    legal[torch.arange(n), torch.randint(0, 7, (n,))] = True
+    best = torch.where(legal, torch.rand(n, 7), -1.0).argmax(dim=1)
+    batch = Samples({"features": torch.randn(n, 150), "value": torch.zeros(n), "best": best, "legal": legal, "move_values": torch.zeros(n, 7)})
+    learner, model = UrLearner(), UrNets()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(150):
+        terms, _ = learner.losses(model, batch, nullcontext())
+        optimizer.zero_grad()
+        sum(terms.values()).backward()  # type: ignore[union-attr]
+        optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        _, counts = learner.losses(model, batch, nullcontext())
+    illegal = float(counts["illegal_probability"]) / n
+    accuracy = float(counts["policy_accuracy"]) / n
+    assert accuracy > 0.9, accuracy  # the masked policy fits the teacher either way
+    assert (illegal < 0.05) if weight else (illegal > 0.2), illegal

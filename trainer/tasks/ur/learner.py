@@ -18,6 +18,10 @@ from trainer.tasks.ur.model import DROPOUT, HIDDEN_SIZES, INPUT_SIZE, POLICY_SIZ
 
 ILLEGAL_LOGIT = -1e4  # finite, so soft targets of 0 times it stay 0
 MOVER_FEATURE = 46  # +1 when P1 is to move, -1 for P2 (docs/ur.md, section 4)
+# Weight of -log(probability on legal moves) under a softmax over all 7 outputs, the old engine's:
+# the masked cross-entropy alone never pushes an illegal logit down, and there about half of
+# the probability fell on illegal pieces.
+ILLEGAL_MASS_WEIGHT = 1.0
 
 
 class UrLearner(Learner):
@@ -54,11 +58,16 @@ class UrLearner(Learner):
     def losses(
         self, model: torch.nn.Module, batch: Samples, autocast: AbstractContextManager[Any]
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """Value MSE and policy cross-entropy (loss terms); teacher moves matched (a count)."""
+        """Value MSE, policy cross-entropy over the legal moves and the probability that a softmax
+        over all 7 outputs puts on legal moves (loss terms); teacher moves matched and the
+        probability on illegal moves (counts)."""
         with autocast:
             value, logits = model(batch["features"])
         legal = batch["legal"]
-        logits = logits.float().masked_fill(~legal, ILLEGAL_LOGIT)
+        raw = logits.float()
+        log_legal_mass = torch.logsumexp(raw.masked_fill(~legal, -math.inf), dim=1) - torch.logsumexp(raw, dim=1)
+        log_legal_mass = torch.where(legal.any(dim=1), log_legal_mass, 0.0)  # a row with no legal move has nothing to push
+        logits = raw.masked_fill(~legal, ILLEGAL_LOGIT)
         value_loss = F.mse_loss(value.float(), batch["value"])
         temperature = self.options.soft_policy_temperature
         if temperature > 0:
@@ -69,7 +78,8 @@ class UrLearner(Learner):
         else:
             policy_loss = F.cross_entropy(logits, batch["best"])
         correct = (logits.argmax(dim=1) == batch["best"]).sum()
-        return {"value_mse": value_loss, "policy_ce": policy_loss}, {"policy_accuracy": correct}
+        terms = {"value_mse": value_loss, "policy_ce": policy_loss, "illegal_nll": -ILLEGAL_MASS_WEIGHT * log_legal_mass.mean()}
+        return terms, {"policy_accuracy": correct, "illegal_probability": (1 - log_legal_mass.exp()).sum()}
 
     def exports(self, model: torch.nn.Module, provenance: dict[str, Any]) -> dict[str, Any]:
         """model/weights.json (ours) and model/compat_weights.json (the old engine's)."""

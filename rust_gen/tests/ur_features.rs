@@ -221,7 +221,7 @@ fn nearly_finished_side_against_one_runner() {
 #[test]
 fn features_78_to_149_and_cell_34_stay_zero_in_real_games() {
     let mut rng = rust_gen::core::Rng::new(7);
-    let record = rust_gen::ur::game::play_game(0, &mut rng, 1, 0.5);
+    let record = rust_gen::ur::game::play_game(0, &mut rng, 1, 0.5, None);
     assert!(!record.samples.is_empty());
     for s in &record.samples {
         assert!(s.features[78..].iter().all(|&v| v == 0.0));

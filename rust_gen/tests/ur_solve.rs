@@ -377,3 +377,75 @@ fn the_perfect_player_wins_what_the_table_says() {
     eprintln!("perfect won {wins} of 10000 against random");
     assert!(wins > 7000, "perfect won {wins} of 10000 against random");
 }
+
+#[test]
+fn the_perfect_teacher_labels_with_the_tables_probabilities() {
+    use rust_gen::ur::game::perfect_analysis;
+    use rust_gen::ur::players::solver_state;
+    let n = 2;
+    let table = solve(n as u8, 1e-14, &quiet);
+    let mut checked = 0;
+    for (p, mover) in reachable(n) {
+        for roll in 1..=4u8 {
+            let legal = p.legal_moves(mover, roll);
+            if legal == 0 {
+                continue;
+            }
+            let (value, best, move_values) = perfect_analysis(&table, &p, mover, roll, legal);
+            // The decision's value is its best move's, and no legal move is better.
+            assert_eq!(value, move_values[best]);
+            assert!(legal & (1 << best) != 0);
+            for piece in (0..PIECES).filter(|i| legal & (1 << i) != 0) {
+                let v = move_values[piece];
+                assert!((-1.0..=1.0).contains(&v));
+                assert!(
+                    if mover == 1 { v <= value } else { v >= value },
+                    "P2-positive: P1 minimises"
+                );
+            }
+            // The table's own best move has the same value, mapped to the value contract.
+            let (_, p_best) = table
+                .best_move(solver_state(&table, &p, mover), roll)
+                .expect("a legal move");
+            let want = if mover == 1 {
+                2.0 * p_best - 1.0
+            } else {
+                1.0 - 2.0 * p_best
+            };
+            assert!((value as f64 - want).abs() < 1e-6);
+            checked += 1;
+        }
+    }
+    assert!(checked > 10_000, "{checked}");
+}
+
+#[test]
+fn the_generator_refuses_a_table_of_another_game() {
+    let dir = std::env::temp_dir().join(format!("ludus-ur-table-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ur2.safetensors");
+    solve(2, 1e-13, &quiet)
+        .save(&path, Default::default())
+        .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rust_gen"))
+        .args([
+            "ur",
+            "generate",
+            "--games",
+            "1",
+            "--seed",
+            "0",
+            "--shard-index",
+            "0",
+        ])
+        .arg("--out")
+        .arg(&dir)
+        .arg("--table")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--table") && err.contains("2 pieces"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

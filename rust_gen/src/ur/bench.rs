@@ -69,6 +69,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
             games,
             depth,
             exploration: 0.05,
+            table: None,
         };
         let one = measure(&task, 1, args.repeats);
         let all = measure(&task, cores, args.repeats);

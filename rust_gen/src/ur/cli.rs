@@ -60,15 +60,31 @@ pub struct GenerateArgs {
     /// Probability of playing a uniform random legal move instead of the teacher's.
     #[arg(long, env = "EXPLORATION", default_value = "0.05", value_parser = parse_exploration)]
     exploration: f64,
+    /// The solved game's table (`rust_gen ur solve`): the teacher plays perfectly and labels
+    /// values and move values with exact win probabilities; DEPTH is then unused.
+    #[arg(long, env = "TABLE")]
+    table: Option<PathBuf>,
     #[command(flatten)]
     shard: ShardArgs,
 }
 
 fn generate_shard(args: GenerateArgs) -> ExitCode {
+    let table = match args.table.as_deref().map(super::solve::Solution::load) {
+        None => None,
+        Some(Ok(table)) if table.index.pieces as usize == super::rules::PIECES => Some(table),
+        Some(Ok(table)) => {
+            return usage_error(format!(
+                "--table: the table solves the game with {} pieces a side; the generator plays 7",
+                table.index.pieces
+            ))
+        }
+        Some(Err(e)) => return usage_error(format!("--table: {e}")),
+    };
     let task = UrGenerator {
         games: args.games,
         depth: args.depth,
         exploration: args.exploration,
+        table,
     };
     generate(&task, &args.shard, args.games, "games")
 }

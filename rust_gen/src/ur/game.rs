@@ -2,8 +2,10 @@
 
 use super::dice::Dice;
 use super::features::{features, NUM_FEATURES};
+use super::players::solver_state;
 use super::rules::{pieces_of, MoveMask, Position, PIECES};
 use super::search::{to_unit, Searcher};
+use super::solve::Solution;
 use crate::core::Rng;
 
 /// Decisions (turns, passes included) after which a game is recorded as unfinished.
@@ -50,9 +52,53 @@ pub fn random_piece(rng: &mut Rng, mask: MoveMask) -> usize {
         .expect("k < number of legal moves")
 }
 
-/// Plays one game, P1 first, the teacher at `depth` choosing every move except that with
-/// probability `exploration` a uniform random legal move is played instead.
-pub fn play_game(game: u32, rng: &mut Rng, depth: u32, exploration: f64) -> GameRecord {
+/// What the perfect teacher says about a decision, from the solved game's table: the decision's
+/// value, the first best piece and every legal piece's value, each as the win probability p of
+/// the player it is for mapped to the value contract (P2-positive in [-1, 1]: 2p - 1 for P2,
+/// 1 - 2p for P1).
+pub fn perfect_analysis(
+    table: &Solution,
+    pos: &Position,
+    player: usize,
+    roll: u8,
+    legal: MoveMask,
+) -> (f32, usize, [f32; PIECES]) {
+    let p2_positive = |p_mover: f64| {
+        (if player == 1 {
+            2.0 * p_mover - 1.0
+        } else {
+            1.0 - 2.0 * p_mover
+        }) as f32
+    };
+    let mut move_values = [0.0f32; PIECES];
+    let (mut best, mut best_p) = (usize::MAX, f64::NEG_INFINITY);
+    for piece in pieces_of(legal) {
+        let (next, again) = pos.apply(player, piece, roll);
+        let p = if next.winner() == Some(player) {
+            1.0
+        } else if again {
+            table.value(solver_state(table, &next, player))
+        } else {
+            1.0 - table.value(solver_state(table, &next, 1 - player))
+        };
+        move_values[piece] = p2_positive(p);
+        if p > best_p {
+            (best, best_p) = (piece, p);
+        }
+    }
+    (p2_positive(best_p), best, move_values)
+}
+
+/// Plays one game, P1 first, the teacher choosing every move except that with probability
+/// `exploration` a uniform random legal move is played instead. The teacher is the search at
+/// `depth`, or perfect play when the solved game's `table` is given.
+pub fn play_game(
+    game: u32,
+    rng: &mut Rng,
+    depth: u32,
+    exploration: f64,
+    table: Option<&Solution>,
+) -> GameRecord {
     let mut searcher = Searcher::new();
     let mut pos = Position::initial();
     let mut player = 0usize;
@@ -66,15 +112,21 @@ pub fn play_game(game: u32, rng: &mut Rng, depth: u32, exploration: f64) -> Game
             ply += 1;
             continue;
         }
-        let analysis = searcher.analyze(&pos, player, roll, depth);
-        let mut move_values = [0.0f32; PIECES];
-        for piece in pieces_of(legal) {
-            move_values[piece] = to_unit(analysis.move_values[piece]);
-        }
+        let (value, best_piece, move_values) = match table {
+            Some(table) => perfect_analysis(table, &pos, player, roll, legal),
+            None => {
+                let analysis = searcher.analyze(&pos, player, roll, depth);
+                let mut move_values = [0.0f32; PIECES];
+                for piece in pieces_of(legal) {
+                    move_values[piece] = to_unit(analysis.move_values[piece]);
+                }
+                (to_unit(analysis.value), analysis.best_piece, move_values)
+            }
+        };
         samples.push(Sample {
             features: features(&pos, player, roll, legal.count_ones()),
-            value: to_unit(analysis.value),
-            best_piece: analysis.best_piece as u8,
+            value,
+            best_piece: best_piece as u8,
             legal,
             move_values,
             game,
@@ -85,7 +137,7 @@ pub fn play_game(game: u32, rng: &mut Rng, depth: u32, exploration: f64) -> Game
         let piece = if explore {
             random_piece(rng, legal)
         } else {
-            analysis.best_piece
+            best_piece
         };
         (pos, player) = advance(&pos, player, roll, Some(piece));
         ply += 1;

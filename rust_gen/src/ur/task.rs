@@ -2,16 +2,18 @@
 
 use super::game::{play_game, GameRecord};
 use super::shard::{tensors, BYTES_PER_SAMPLE};
+use super::solve::Solution;
 use crate::core::safetensors::Tensor;
 use crate::core::{Rng, Task};
 use serde_json::{json, Map, Value};
 
 /// The settings of one Ur shard's games.
-#[derive(Clone, Copy, Debug)]
 pub struct UrGenerator {
     pub games: u32,
     pub depth: u32,
     pub exploration: f64,
+    /// The solved game: the teacher plays perfectly instead of searching to `depth`.
+    pub table: Option<Solution>,
 }
 
 impl Task for UrGenerator {
@@ -22,7 +24,13 @@ impl Task for UrGenerator {
     }
 
     fn play(&self, index: u32, rng: &mut Rng) -> GameRecord {
-        play_game(index, rng, self.depth, self.exploration)
+        play_game(
+            index,
+            rng,
+            self.depth,
+            self.exploration,
+            self.table.as_ref(),
+        )
     }
 
     fn rows(episode: &GameRecord) -> usize {
@@ -36,6 +44,15 @@ impl Task for UrGenerator {
     fn metadata(&self) -> Vec<(&'static str, String)> {
         vec![
             ("depth", self.depth.to_string()),
+            (
+                "teacher",
+                if self.table.is_some() {
+                    "perfect"
+                } else {
+                    "emm"
+                }
+                .to_string(),
+            ),
             ("exploration", self.exploration.to_string()),
             ("games", self.games.to_string()),
         ]

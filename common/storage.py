@@ -160,6 +160,11 @@ class Store:
         self.fs.put_file(str(local_path), tmp)
         os.replace(tmp, target)
 
+    def get_file(self, key: str, local_path: Path) -> None:
+        """Downloads `key` to `local_path` (large files stream, never held in memory whole)."""
+        with self._failing("downloading", key):
+            self.fs.get_file(self.path(key), str(local_path))
+
     def delete(self, key: str) -> None:
         if self.exists(key):
             self.fs.rm_file(self.path(key))
@@ -188,6 +193,12 @@ class Store:
 def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
     protocol = fs.protocol
     return (protocol,) if isinstance(protocol, str) else tuple(protocol)
+
+
+def solution_keys(task: str, pieces: int) -> tuple[str, str]:
+    """The solved game's table and its manifest (the solve job): shared by every run of the task."""
+    stem = f"{task}/solution/{task}{pieces}"
+    return f"{stem}.safetensors", f"{stem}.json"
 
 
 @dataclass(frozen=True)

@@ -38,13 +38,14 @@ def find_generator(configured: str) -> str:
     raise ConfigError("GENERATOR_BIN is not set and no rust_gen binary was found: run `make build` or set GENERATOR_BIN")
 
 
-def generator_command(binary: str, s: GenerateSettings, out: Path, student: Path | None = None) -> list[str]:
+def generator_command(binary: str, s: GenerateSettings, out: Path, student: Path | None = None, inputs: list[str] | None = None) -> list[str]:
     """The task's `rust_gen <task> generate ...` plus the shard flags every task takes. A list,
     never a shell string: no value is ever interpreted by a shell."""
     task = get_task(s.task)
     task_args = task.generator_args(s, s.games_in_shard(s.shard_index))
     if student is not None and task.student_args is not None:
         task_args += task.student_args(s, student)
+    task_args += inputs or []
     shard_args = ["--seed", str(s.seed), "--shard-index", str(s.shard_index), "--threads", str(s.threads), "--out", str(out)]
     return [binary, *task_args, *shard_args]
 
@@ -81,8 +82,10 @@ def run_generate(s: GenerateSettings) -> ShardManifest:
     binary = find_generator(s.generator_bin)
     with tempfile.TemporaryDirectory(prefix=temp_prefix("shard")) as tmp:
         student = fetch_student(s, store, layout, Path(tmp))
+        task = get_task(s.task)
+        inputs = task.generator_inputs(s, store, Path(tmp)) if task.generator_inputs else []
         out = Path(tmp) / "out"
-        proc = subprocess.run(generator_command(binary, s, out, student), stdout=subprocess.PIPE, text=True, check=False, **child_options())
+        proc = subprocess.run(generator_command(binary, s, out, student, inputs), stdout=subprocess.PIPE, text=True, check=False, **child_options())
         if proc.returncode != 0:
             raise JobError(f"shard {s.shard_index}: rust_gen exited with code {proc.returncode}")
         result = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -14,17 +14,11 @@ from typing import Any
 
 from common.errors import JobError
 from common.processes import child_options, temp_prefix
-from common.storage import Store, sha256_file
+from common.storage import Store, sha256_file, solution_keys
 from jobs.generate import find_generator
 from jobs.settings import SolveSettings
 
 log = logging.getLogger(__name__)
-
-
-def solution_keys(task: str, pieces: int) -> tuple[str, str]:
-    """The table's key and its manifest's key in the store."""
-    stem = f"{task}/solution/{task}{pieces}"
-    return f"{stem}.safetensors", f"{stem}.json"
 
 
 def run_solve(s: SolveSettings) -> dict[str, Any]:

@@ -44,3 +44,16 @@ def test_solve_job_refuses_what_it_cannot_solve(tmp_path: Path) -> None:
     too_many = run_job("solve", TASK="ur", PIECES=8, STORAGE_URL=tmp_path)
     assert too_many.returncode == 2 and "PIECES='8'" in too_many.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_perfect_teacher_needs_the_solved_table_and_checks_its_digest(generator: Path, tmp_path: Path) -> None:
+    missing = run_job("generate", TASK="ur", TEACHER="perfect", GAMES=2, STORAGE_URL=tmp_path)
+    assert missing.returncode == 1
+    assert "ur/solution/ur7.json does not exist" in missing.stderr and "solve job" in missing.stderr
+    solution = tmp_path / "ur" / "solution"
+    solution.mkdir(parents=True)
+    (solution / "ur7.safetensors").write_bytes(b"not the table")
+    (solution / "ur7.json").write_text(json.dumps({"sha256": "0" * 64}))
+    damaged = run_job("generate", TASK="ur", TEACHER="perfect", GAMES=2, STORAGE_URL=tmp_path)
+    assert damaged.returncode == 1 and "does not match the sha256" in damaged.stderr
+    assert not (tmp_path / "ur" / "runs").exists() or not list((tmp_path / "ur" / "runs").rglob("*.safetensors"))

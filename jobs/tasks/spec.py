@@ -63,6 +63,9 @@ class TaskSpec:
     # (settings, a local copy of the run's model/weights.json) -> the generator's student flags,
     # for rounds after the first; None: the task has no student (ROUNDS must be 1)
     student_args: Callable[[Any, Path], list[str]] | None = None
+    # (settings, store, a scratch folder) -> rust_gen flags naming files the generator reads
+    # from the store, fetched into the folder (Ur's solved table for TEACHER=perfect)
+    generator_inputs: Callable[[Any, Any, Path], list[str]] | None = None
     # Whether `rust_gen <task> solve` computes the exact value of every position (the solve job)
     solvable: bool = False
     setting_names: frozenset[str] = field(init=False)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from common.errors import JobError
 from common.processes import child_options
+from common.storage import Store, sha256_file, solution_keys
 from jobs.tasks.spec import Evaluation, Metric, TaskSpec
 from trainer.tasks.ur.config import UrTrainOptions
 
@@ -21,6 +22,9 @@ OPPONENT_PATTERN = re.compile(r"^(random|greedy|emm:[1-6])$")
 
 
 class UrGenerateSettings(BaseModel):
+    teacher: Literal["emm", "perfect"] = Field(
+        "emm", description="emm: the depth-DEPTH search; perfect: the solved game (the solve job's table in the store)"
+    )
     depth: int = Field(3, ge=1, le=6, description="Teacher search depth in plies")
     exploration: float = Field(0.05, ge=0.0, le=1.0, description="Probability of a random move instead of the teacher's")
 
@@ -56,7 +60,25 @@ def generator_args(s: Any, games: int) -> list[str]:
 
 
 def shard_settings(s: Any) -> dict[str, Any]:
-    return {"depth": s.depth, "exploration": s.exploration, "games_total": s.games, "shards": s.shards}
+    return {"teacher": s.teacher, "depth": s.depth, "exploration": s.exploration, "games_total": s.games, "shards": s.shards}
+
+
+def teacher_table(s: Any, store: Store, folder: Path) -> list[str]:
+    """For TEACHER=perfect: the solved game's table from the store, its digest checked."""
+    if s.teacher != "perfect":
+        return []
+    data_key, manifest_key = solution_keys("ur", 7)
+    if not store.exists(manifest_key):
+        raise JobError(
+            f"TEACHER=perfect needs the solved game, but {store.display(manifest_key)} does not exist: "
+            "run the solve job first (make solve, or kubectl apply -f k8s/optional/ur-solve-job.yaml)"
+        )
+    manifest = store.read_json(manifest_key)
+    path = folder / Path(data_key).name
+    store.get_file(data_key, path)
+    if sha256_file(path) != manifest.get("sha256"):
+        raise JobError(f"{store.display(data_key)} does not match the sha256 of {store.display(manifest_key)}: run the solve job again")
+    return ["--table", str(path)]
 
 
 def play(binary: str, a: str, b: str, games: int, seed: int) -> dict[str, Any]:
@@ -117,4 +139,5 @@ def spec() -> TaskSpec:
         learner="trainer.tasks.ur.learner:UrLearner",
         promotion="the lower 95% bound of the win rate against the champion",
         solvable=True,
+        generator_inputs=teacher_table,
     )

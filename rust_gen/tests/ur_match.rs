@@ -13,7 +13,7 @@ fn spec(text: &str) -> PlayerSpec {
 
 #[test]
 fn the_teacher_beats_random_in_nearly_all_games() {
-    let report = play_match(&spec("emm:2"), &spec("random"), 200, 1);
+    let report = play_match(&spec("emm:2"), &spec("random"), 200, 1, None);
     assert!(
         report.a_wins >= 180,
         "emm:2 won only {} of 200",
@@ -24,11 +24,11 @@ fn the_teacher_beats_random_in_nearly_all_games() {
 
 #[test]
 fn matches_are_deterministic_per_seed_and_seats_alternate() {
-    let one = play_match(&spec("greedy"), &spec("random"), 50, 9);
-    let two = play_match(&spec("greedy"), &spec("random"), 50, 9);
+    let one = play_match(&spec("greedy"), &spec("random"), 50, 9, None);
+    let two = play_match(&spec("greedy"), &spec("random"), 50, 9, None);
     assert_eq!((one.a_wins, one.mean_plies), (two.a_wins, two.mean_plies));
     // The same player on both sides: seats alternate, so neither side can be favoured by P1.
-    let mirror = play_match(&spec("emm:1"), &spec("emm:1"), 100, 4);
+    let mirror = play_match(&spec("emm:1"), &spec("emm:1"), 100, 4, None);
     assert_eq!(mirror.a_wins + mirror.b_wins, 100);
 }
 

@@ -449,3 +449,36 @@ fn the_generator_refuses_a_table_of_another_game() {
     assert!(err.contains("--table") && err.contains("2 pieces"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_decisions_loss_is_zero_for_the_best_move_and_positive_otherwise() {
+    use rust_gen::ur::game::{decision_loss, move_win_probability};
+    let n = 2;
+    let table = solve(n as u8, 1e-14, &quiet);
+    let (mut best_moves, mut worse_moves) = (0, 0);
+    for (p, mover) in reachable(n).into_iter().take(3000) {
+        for roll in 1..=4u8 {
+            let legal = p.legal_moves(mover, roll);
+            let pieces: Vec<usize> = (0..PIECES).filter(|i| legal & (1 << i) != 0).collect();
+            let best = pieces
+                .iter()
+                .map(|&i| move_win_probability(&table, &p, mover, roll, i))
+                .fold(f64::NEG_INFINITY, f64::max);
+            for &piece in &pieces {
+                let loss = decision_loss(&table, &p, mover, roll, legal, piece);
+                assert!(loss >= 0.0);
+                let p_move = move_win_probability(&table, &p, mover, roll, piece);
+                assert!((loss - (best - p_move)).abs() < 1e-15);
+                if loss == 0.0 {
+                    best_moves += 1;
+                } else {
+                    worse_moves += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        best_moves > 1000 && worse_moves > 100,
+        "{best_moves} {worse_moves}"
+    );
+}

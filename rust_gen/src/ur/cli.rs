@@ -106,6 +106,10 @@ pub struct MatchArgs {
     /// Worker threads; 0 means every core.
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// The solved game's table: the report adds each player's mean loss per decision against
+    /// perfect play (win probability given away).
+    #[arg(long)]
+    table: Option<PathBuf>,
 }
 
 fn play(args: MatchArgs) -> ExitCode {
@@ -115,7 +119,19 @@ fn play(args: MatchArgs) -> ExitCode {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return usage_error(e),
     };
-    let report = thread_pool(args.threads).install(|| play_match(&a, &b, args.games, args.seed));
+    let table = match args.table.as_deref().map(super::solve::Solution::load) {
+        None => None,
+        Some(Ok(table)) if table.index.pieces as usize == super::rules::PIECES => Some(table),
+        Some(Ok(table)) => {
+            return usage_error(format!(
+                "--table: the table solves the game with {} pieces a side; matches play 7",
+                table.index.pieces
+            ))
+        }
+        Some(Err(e)) => return usage_error(format!("--table: {e}")),
+    };
+    let report = thread_pool(args.threads)
+        .install(|| play_match(&a, &b, args.games, args.seed, table.as_ref()));
     println!(
         "{}",
         serde_json::to_string(&report).expect("a report serialises")

@@ -52,6 +52,40 @@ pub fn random_piece(rng: &mut Rng, mask: MoveMask) -> usize {
         .expect("k < number of legal moves")
 }
 
+/// The win probability, for `player`, of playing `piece` with `roll`, by the solved game.
+pub fn move_win_probability(
+    table: &Solution,
+    pos: &Position,
+    player: usize,
+    roll: u8,
+    piece: usize,
+) -> f64 {
+    let (next, again) = pos.apply(player, piece, roll);
+    if next.winner() == Some(player) {
+        1.0
+    } else if again {
+        table.value(solver_state(table, &next, player))
+    } else {
+        1.0 - table.value(solver_state(table, &next, 1 - player))
+    }
+}
+
+/// The win probability a move gives away against perfect play: the best legal move's minus
+/// this one's (0 for a best move).
+pub fn decision_loss(
+    table: &Solution,
+    pos: &Position,
+    player: usize,
+    roll: u8,
+    legal: MoveMask,
+    piece: usize,
+) -> f64 {
+    let best = pieces_of(legal)
+        .map(|p| move_win_probability(table, pos, player, roll, p))
+        .fold(f64::NEG_INFINITY, f64::max);
+    best - move_win_probability(table, pos, player, roll, piece)
+}
+
 /// What the perfect teacher says about a decision, from the solved game's table: the decision's
 /// value, the first best piece and every legal piece's value, each as the win probability p of
 /// the player it is for mapped to the value contract (P2-positive in [-1, 1]: 2p - 1 for P2,
@@ -73,14 +107,7 @@ pub fn perfect_analysis(
     let mut move_values = [0.0f32; PIECES];
     let (mut best, mut best_p) = (usize::MAX, f64::NEG_INFINITY);
     for piece in pieces_of(legal) {
-        let (next, again) = pos.apply(player, piece, roll);
-        let p = if next.winner() == Some(player) {
-            1.0
-        } else if again {
-            table.value(solver_state(table, &next, player))
-        } else {
-            1.0 - table.value(solver_state(table, &next, 1 - player))
-        };
+        let p = move_win_probability(table, pos, player, roll, piece);
         move_values[piece] = p2_positive(p);
         if p > best_p {
             (best, best_p) = (piece, p);

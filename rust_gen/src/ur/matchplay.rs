@@ -2,9 +2,10 @@
 //! on the seed (timings aside).
 
 use super::dice::Dice;
-use super::game::{advance, PLY_CAP};
+use super::game::{advance, decision_loss, PLY_CAP};
 use super::players::{Player, PlayerSpec};
 use super::rules::Position;
+use super::solve::Solution;
 use crate::core::stats::wilson;
 use crate::core::Rng;
 use rayon::prelude::*;
@@ -22,10 +23,18 @@ struct GameOutcome {
     plies: u32,
     moves: [u64; 2],
     nanos: [u64; 2],
+    /// Win probability given away against perfect play, summed over each side's decisions.
+    loss: [f64; 2],
 }
 
 /// Plays game `index`: A sits as P1 in even games and as P2 in odd ones.
-fn play_one(a: &PlayerSpec, b: &PlayerSpec, seed: u64, index: u64) -> GameOutcome {
+fn play_one(
+    a: &PlayerSpec,
+    b: &PlayerSpec,
+    seed: u64,
+    index: u64,
+    table: Option<&Solution>,
+) -> GameOutcome {
     let mut dice = Rng::for_episode(seed, DICE_STREAM, index);
     let mut choices = Rng::for_episode(seed, CHOICE_STREAM, index);
     let a_seat = (index % 2) as usize;
@@ -43,6 +52,9 @@ fn play_one(a: &PlayerSpec, b: &PlayerSpec, seed: u64, index: u64) -> GameOutcom
             let piece = players[side].choose(&pos, mover, roll, legal, &mut choices);
             out.nanos[side] += started.elapsed().as_nanos() as u64;
             out.moves[side] += 1;
+            if let Some(table) = table {
+                out.loss[side] += decision_loss(table, &pos, mover, roll, legal, piece);
+            }
             Some(piece)
         };
         (pos, mover) = advance(&pos, mover, roll, piece);
@@ -68,14 +80,28 @@ pub struct MatchReport {
     pub mean_plies: f64,
     pub a_us_per_move: f64,
     pub b_us_per_move: f64,
+    /// With the solved game's table: the mean win probability each player gave away per
+    /// decision against perfect play.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub a_loss_per_decision: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub b_loss_per_decision: Option<f64>,
     pub seconds: f64,
 }
 
-pub fn play_match(a: &PlayerSpec, b: &PlayerSpec, games: u64, seed: u64) -> MatchReport {
+/// Plays `games` games; with `table` (the solved game) it also measures each player's loss
+/// per decision against perfect play.
+pub fn play_match(
+    a: &PlayerSpec,
+    b: &PlayerSpec,
+    games: u64,
+    seed: u64,
+    table: Option<&Solution>,
+) -> MatchReport {
     let started = Instant::now();
     let outcomes: Vec<GameOutcome> = (0..games)
         .into_par_iter()
-        .map(|i| play_one(a, b, seed, i))
+        .map(|i| play_one(a, b, seed, i, table))
         .collect();
     let count = |want: Option<bool>| outcomes.iter().filter(|o| o.a_won == want).count() as u64;
     let a_wins = count(Some(true));
@@ -83,6 +109,10 @@ pub fn play_match(a: &PlayerSpec, b: &PlayerSpec, games: u64, seed: u64) -> Matc
         let moves: u64 = outcomes.iter().map(|o| o.moves[side]).sum();
         let nanos: u64 = outcomes.iter().map(|o| o.nanos[side]).sum();
         nanos as f64 / 1000.0 / moves.max(1) as f64
+    };
+    let loss = |side: usize| {
+        let moves: u64 = outcomes.iter().map(|o| o.moves[side]).sum();
+        outcomes.iter().map(|o| o.loss[side]).sum::<f64>() / moves.max(1) as f64
     };
     MatchReport {
         a: a.text.clone(),
@@ -97,6 +127,8 @@ pub fn play_match(a: &PlayerSpec, b: &PlayerSpec, games: u64, seed: u64) -> Matc
         mean_plies: outcomes.iter().map(|o| o.plies as f64).sum::<f64>() / games.max(1) as f64,
         a_us_per_move: per_move(0),
         b_us_per_move: per_move(1),
+        a_loss_per_decision: table.map(|_| loss(0)),
+        b_loss_per_decision: table.map(|_| loss(1)),
         seconds: started.elapsed().as_secs_f64(),
     }
 }

@@ -446,7 +446,10 @@ fn the_generator_refuses_a_table_of_another_game() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--table") && err.contains("2 pieces"), "{err}");
+    assert!(
+        err.contains("--table") && err.contains("2 pieces a side"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

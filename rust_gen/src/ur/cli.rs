@@ -69,16 +69,14 @@ pub struct GenerateArgs {
 }
 
 fn generate_shard(args: GenerateArgs) -> ExitCode {
-    let table = match args.table.as_deref().map(super::solve::Solution::load) {
-        None => None,
-        Some(Ok(table)) if table.index.pieces as usize == super::rules::PIECES => Some(table),
-        Some(Ok(table)) => {
-            return usage_error(format!(
-                "--table: the table solves the game with {} pieces a side; the generator plays 7",
-                table.index.pieces
-            ))
-        }
-        Some(Err(e)) => return usage_error(format!("--table: {e}")),
+    let table = match args
+        .table
+        .as_deref()
+        .map(super::solve::Solution::load_game)
+        .transpose()
+    {
+        Ok(table) => table,
+        Err(e) => return usage_error(format!("--table: {e}")),
     };
     let task = UrGenerator {
         games: args.games,
@@ -119,16 +117,14 @@ fn play(args: MatchArgs) -> ExitCode {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return usage_error(e),
     };
-    let table = match args.table.as_deref().map(super::solve::Solution::load) {
-        None => None,
-        Some(Ok(table)) if table.index.pieces as usize == super::rules::PIECES => Some(table),
-        Some(Ok(table)) => {
-            return usage_error(format!(
-                "--table: the table solves the game with {} pieces a side; matches play 7",
-                table.index.pieces
-            ))
-        }
-        Some(Err(e)) => return usage_error(format!("--table: {e}")),
+    let table = match args
+        .table
+        .as_deref()
+        .map(super::solve::Solution::load_game)
+        .transpose()
+    {
+        Ok(table) => table,
+        Err(e) => return usage_error(format!("--table: {e}")),
     };
     let report = thread_pool(args.threads)
         .install(|| play_match(&a, &b, args.games, args.seed, table.as_ref()));

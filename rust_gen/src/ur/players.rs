@@ -64,16 +64,7 @@ impl PlayerSpec {
             "policy" => Kind::Policy(nets()?),
             "value" => Kind::Value(nets()?),
             "legacy" => Kind::Legacy(nets()?),
-            "perfect" if !arg.is_empty() => {
-                let table = Solution::load(Path::new(arg))?;
-                if table.index.pieces as usize != PIECES {
-                    return Err(format!(
-                        "'{text}': the table solves the game with {} pieces a side; matches play {PIECES}",
-                        table.index.pieces
-                    ));
-                }
-                Kind::Perfect(Arc::new(table))
-            }
+            "perfect" if !arg.is_empty() => Kind::Perfect(Arc::new(Solution::load_game(Path::new(arg))?)),
             "perfect" => {
                 return Err(format!(
                     "'{text}': perfect needs a table from `rust_gen ur solve`, as in perfect:ur7.safetensors"

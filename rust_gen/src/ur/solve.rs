@@ -542,6 +542,21 @@ impl Solution<f64> {
 }
 
 impl Solution<f64> {
+    /// Reads the table of the real game (7 pieces a side), for players and the teacher: a table
+    /// of a smaller game is refused.
+    pub fn load_game(path: &Path) -> Result<Solution<f64>, String> {
+        let table = Solution::load(path)?;
+        if table.index.pieces as usize != super::rules::PIECES {
+            return Err(format!(
+                "{}: the table solves the game with {} pieces a side; the game has {}",
+                path.display(),
+                table.index.pieces,
+                super::rules::PIECES
+            ));
+        }
+        Ok(table)
+    }
+
     /// Reads a table written by `save`, checking its format, piece count and length.
     pub fn load(path: &Path) -> Result<Solution<f64>, String> {
         let name = path.display();

@@ -14,7 +14,7 @@ RUST_SOURCES := $(shell find rust_gen/src -name '*.rs') rust_gen/Cargo.toml
 # Settings given on the make command line (GAMES=2000 EPOCHS=50 ...) reach the jobs as
 # environment variables: make exports command-line variables to its recipes.
 .DEFAULT_GOAL := help
-.PHONY: help setup build job solve test test-rust test-python test-images lint bench bench-generator bench-trainer bench-predator-python bench-predator-trainer bench-web web images manifests clean
+.PHONY: help setup build job solve test test-rust test-python test-images test-k8s cluster-up cluster-down lint bench bench-generator bench-trainer bench-predator-python bench-predator-trainer bench-web web images manifests clean
 
 DOCKER ?= docker
 IMAGE_PREFIX ?= ludus
@@ -32,6 +32,7 @@ help:
 	@echo "make solve            solve Ur exactly into the store, once (about an hour on 2 cores)"
 	@echo "make web RUN_ID=...   serve the predator's page on 127.0.0.1:8000 with that run's model"
 	@echo "make test-images      build both images with podman on a local base and run them against a real S3 server"
+	@echo "make test-k8s         a real Kubernetes cluster on this machine: kubectl apply -f k8s/, RUNNER=k8s, RBAC, faults"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,7 +61,7 @@ test-rust: build
 	cd rust_gen && $(CARGO) test --release --locked
 
 test-python: setup build
-	$(PY) -m pytest -q --ignore=tests/images
+	$(PY) -m pytest -q --ignore=tests/images --ignore=tests/cluster
 
 lint: setup
 	$(VENV)/bin/ruff check common jobs trainer tests bench
@@ -79,6 +80,20 @@ manifests: setup
 
 test-images: setup build
 	$(PY) -m pytest -q tests/images
+
+# A real single-node Kubernetes (etcd, API server, controllers, scheduler, kubelet, containerd) on
+# this machine, our images imported into it, and the user's manifests applied (tests/cluster/).
+# The Kubernetes binaries are built once into /var/tmp/ludus-k8s (LUDUS_K8S_CACHE).
+test-k8s: setup build
+	$(PY) -m tests.cluster.cluster build
+	$(PY) -m pytest -q tests/cluster
+
+# The same cluster by hand (no images imported; `python -m tests.cluster.cluster env` for kubectl).
+cluster-up: setup
+	$(PY) -m tests.cluster.cluster up
+
+cluster-down: setup
+	$(PY) -m tests.cluster.cluster down
 
 bench: bench-generator bench-trainer bench-predator-python bench-predator-trainer bench-web
 

@@ -171,7 +171,7 @@ def generate_job(s: PipelineSettings) -> client.V1Job:
 
 def train_job(s: PipelineSettings) -> client.V1Job:
     """One GPU pod; a restarted pod resumes from the run's checkpoint in the store."""
-    requests: dict[str, str] = {"cpu": "4", "memory": s.train_memory}
+    requests: dict[str, str] = {"cpu": s.train_cpu, "memory": s.train_memory}
     limits: dict[str, str] = {"memory": s.train_memory}
     pod: dict[str, Any] = {"volumes": [client.V1Volume(name="dshm", empty_dir=client.V1EmptyDirVolumeSource(medium="Memory", size_limit="8Gi"))]}
     if s.train_gpus:
@@ -189,7 +189,7 @@ def train_job(s: PipelineSettings) -> client.V1Job:
 
 
 def evaluate_job(s: PipelineSettings) -> client.V1Job:
-    cpu = {"cpu": "2", "memory": "2Gi"}
+    cpu = {"cpu": s.evaluate_cpu, "memory": s.evaluate_memory}
     return stage_job(s, "evaluate", s.train_image, client.V1ResourceRequirements(requests=cpu, limits=cpu), {"backoff_limit": 3})
 
 

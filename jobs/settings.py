@@ -152,7 +152,10 @@ class PipelineSettings(GenerateSettings, TrainSettings, EvaluateSettings):
     generate_cpu: str = Field("2", pattern=QUANTITY_PATTERN, description="CPU request and limit of a generator pod (RUNNER=k8s)")
     generate_memory: str = Field("2Gi", pattern=QUANTITY_PATTERN, description="Memory of a generator pod (RUNNER=k8s)")
     train_gpus: int = Field(1, ge=0, le=16, description="GPUs of the train pod; 0 trains on CPU (RUNNER=k8s)")
+    train_cpu: str = Field("4", pattern=QUANTITY_PATTERN, description="CPU request of the train pod (RUNNER=k8s)")
     train_memory: str = Field("24Gi", pattern=QUANTITY_PATTERN, description="Memory of the train pod (RUNNER=k8s)")
+    evaluate_cpu: str = Field("2", pattern=QUANTITY_PATTERN, description="CPU request and limit of the evaluate pod (RUNNER=k8s)")
+    evaluate_memory: str = Field("2Gi", pattern=QUANTITY_PATTERN, description="Memory of the evaluate pod (RUNNER=k8s)")
     job_ttl_seconds: int = Field(86400, ge=0, description="Finished stage Jobs are deleted after this (RUNNER=k8s)")
 
 

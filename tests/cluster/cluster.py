@@ -270,7 +270,12 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
                 "bridge": "ludus0",
                 "isGateway": True,
                 "ipMasq": False,  # nothing to masquerade to: the namespace has no way out
-                "ipam": {"type": "host-local", "ranges": [[{"subnet": POD_SUBNET, "gateway": POD_GATEWAY}]], "dataDir": str(RUN / "cni-ipam")},
+                "ipam": {
+                    "type": "host-local",
+                    "ranges": [[{"subnet": POD_SUBNET, "gateway": POD_GATEWAY}]],
+                    "routes": [{"dst": "0.0.0.0/0"}],  # via the gateway: the node's and the Service's addresses
+                    "dataDir": str(RUN / "cni-ipam"),
+                },
             }
         ],
     }
@@ -452,6 +457,24 @@ def up(images: Sequence[str] = ()) -> dict[str, float]:
     return {"cluster_up_seconds": round(ready, 1), "image_import_seconds": round(time.monotonic() - import_started, 1)}
 
 
+def is_up() -> bool:
+    try:
+        return api_get("/readyz") == b"ok"
+    except (OSError, ssl.SSLError):
+        return False
+
+
+def has_images(images: Sequence[str]) -> bool:
+    listed = subprocess.run(ctr("images", "ls", "-q"), capture_output=True, text=True, check=False).stdout.split()
+    return all(image in listed for image in images)
+
+
+def reset_namespace(name: str, timeout: float = 180) -> None:
+    """Deletes a namespace of a reused cluster and waits until it is gone."""
+    kubectl = [str(BIN / "kubectl"), f"--kubeconfig={ADMIN_KUBECONFIG}"]
+    sh(*kubectl, "delete", "namespace", name, "--ignore-not-found", "--wait=true", f"--timeout={timeout:.0f}s", timeout=timeout + 30)
+
+
 def ctr(*args: object) -> list[str]:
     return ["ctr", f"--address={CONTAINERD_SOCKET}", "--namespace=k8s.io", *map(str, args)]
 
@@ -559,8 +582,13 @@ def down(quiet: bool = False) -> None:
 
 
 def expose(name: str, host_port: int, cluster_port: int) -> None:
-    """Makes this machine's 127.0.0.1:host_port reachable from pods at NODE_IP:cluster_port."""
+    """Makes this machine's 127.0.0.1:host_port reachable from pods at NODE_IP:cluster_port
+    (replacing an earlier exposure of that name)."""
     sock = RUN / f"expose-{name}.sock"
+    for side in ("in", "out"):
+        if pid_file(f"expose-{name}-{side}").exists():
+            stop_pids([int(pid_file(f"expose-{name}-{side}").read_text())])
+    sock.unlink(missing_ok=True)
     start(f"expose-{name}-out", ["socat", f"UNIX-LISTEN:{sock},fork", f"TCP:127.0.0.1:{host_port}"])
     start(f"expose-{name}-in", in_netns("socat", f"TCP-LISTEN:{cluster_port},bind={NODE_IP},reuseaddr,fork", f"UNIX-CONNECT:{sock}"))
 

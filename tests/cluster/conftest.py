@@ -44,26 +44,45 @@ class Cluster:
         self.figures.update(figures)
 
 
+# For working on these tests: LUDUS_K8S_REUSE=1 keeps the cluster (and its imported images) after
+# the session and uses a running one, with its `ludus` namespace deleted, instead of a new one.
+REUSE = os.environ.get("LUDUS_K8S_REUSE") == "1"
+
+
 @pytest.fixture(scope="session")
-def k8s(images: dict[str, float], s3_server: str) -> Iterator[Cluster]:  # noqa: F811 (the imported fixture)
+def cluster_images(request: pytest.FixtureRequest) -> dict[str, float]:
+    """Our images, built with podman unless a reused cluster has them already."""
+    if REUSE and cluster.is_up() and cluster.has_images([GEN, TRAIN]):
+        return {}
+    return request.getfixturevalue("images")
+
+
+@pytest.fixture(scope="session")
+def k8s(cluster_images: dict[str, float], s3_server: str) -> Iterator[Cluster]:
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
-    if not cluster.built():
-        cluster.build()
+    reused = REUSE and cluster.is_up() and cluster.has_images([GEN, TRAIN])
     try:
-        figures: dict[str, Any] = {**cluster.up([GEN, TRAIN])}
-        # The images now live in containerd; podman's copies go (the trainer's is 6 GB).
-        subprocess.run(["podman", "rmi", "--force", GEN, TRAIN], capture_output=True, check=False)
+        figures: dict[str, Any] = dict(cluster_images)
+        if reused:
+            cluster.reset_namespace("ludus")
+        else:
+            cluster.build()
+            figures |= cluster.up([GEN, TRAIN])
+            # The images now live in containerd; podman's copies go (the trainer's is 6 GB).
+            subprocess.run(["podman", "rmi", "--force", GEN, TRAIN], capture_output=True, check=False)
         port = urlparse(s3_server).port
         assert port is not None
         cluster.expose("s3", port, S3_PORT)
         api = config.new_client_from_config(str(cluster.ADMIN_KUBECONFIG))
         figures["kubernetes"] = cluster.VERSION
         yield Cluster(cluster.ADMIN_KUBECONFIG, client.BatchV1Api(api), client.CoreV1Api(api), f"http://{cluster.NODE_IP}:{S3_PORT}", figures)
-        FIGURES.parent.mkdir(parents=True, exist_ok=True)
-        FIGURES.write_text(json.dumps(figures, indent=2) + "\n")
+        if not reused:
+            FIGURES.parent.mkdir(parents=True, exist_ok=True)
+            FIGURES.write_text(json.dumps(figures, indent=2) + "\n")
         print(json.dumps(figures))
     finally:
-        cluster.down()
+        if not REUSE:
+            cluster.down()
 
 
 def storage_secret(k8s: Cluster) -> dict[str, str]:

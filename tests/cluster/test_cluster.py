@@ -141,7 +141,7 @@ def test_kubectl_apply_runs_the_whole_pipeline_in_the_cluster(k8s: Cluster, stor
     # Every stage ran as its own Job, in the cluster, from the images.
     s = settings(run_id)
     gen = k8s.batch.read_namespaced_job(job_name(s, "generate"), NAMESPACE)
-    assert gen.spec.completion_mode == "Indexed" and gen.status.succeeded == 2 and gen.status.completed_indexes == "0-1"
+    assert gen.spec.completion_mode == "Indexed" and gen.status.succeeded == 2 and gen.status.completed_indexes == "0,1"
     for stage, image in (("generate", GEN), ("train", TRAIN), ("evaluate", TRAIN)):
         job = k8s.batch.read_namespaced_job(job_name(s, stage), NAMESPACE)
         assert condition(job, "Complete"), stage
@@ -218,7 +218,7 @@ def test_a_generator_pod_killed_mid_shard_is_retried_for_its_index_only(k8s: Clu
     assert not store.exists(layout.shard_manifest(0)), "the shard finished before the kill: give it more GAMES"
     kill_container(victim)
     done = until("the generate Job", job_done(k8s, name), 600)
-    assert done.status.failed == 1 and done.status.succeeded == 2 and done.status.completed_indexes == "0-1"
+    assert done.status.failed == 1 and done.status.succeeded == 2 and done.status.completed_indexes == "0,1"
     by_index: dict[str, list[client.V1Pod]] = {}
     for pod in pods_of(k8s, name):
         by_index.setdefault(pod.metadata.annotations["batch.kubernetes.io/job-completion-index"], []).append(pod)
@@ -249,7 +249,7 @@ def test_a_failing_index_fails_the_stage_and_a_rerun_from_a_workstation_replaces
         submit(k8s.batch, NAMESPACE, broken, poll=1)
         wait(k8s.batch, NAMESPACE, broken.metadata.name, "generate", 3, poll=1)
     status = k8s.batch.read_namespaced_job_status(broken.metadata.name, NAMESPACE).status
-    assert status.failed_indexes == "2" and status.completed_indexes == "0-1"
+    assert status.failed_indexes == "2" and status.completed_indexes == "0,1"
     log_2 = k8s.kubectl("-n", NAMESPACE, "logs", pods_of(k8s, broken.metadata.name)[-1].metadata.name).stdout
     assert "SHARD_INDEX=2 is not below SHARDS x ROUNDS = 2" in log_2, log_2
     # The same run from a workstation: `make job RUNNER=k8s` with a kubeconfig and the store.

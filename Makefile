@@ -29,7 +29,7 @@ help:
 	@echo "make lint             ruff, cargo fmt --check, cargo clippy, hadolint, actionlint, shellcheck"
 	@echo "make images           build the generator and trainer images (DOCKER=podman works too)"
 	@echo "make manifests        render k8s/ from jobs/k8s.py"
-	@echo "make solve            solve Ur exactly into the store, once (about an hour on 2 cores)"
+	@echo "make solve            solve Ur exactly into the store, once (35 minutes on 2 cores, 4 GB)"
 	@echo "make web RUN_ID=...   serve the predator's page on 127.0.0.1:8000 with that run's model"
 	@echo "make test-images      build both images with podman on a local base and run them against a real S3 server"
 	@echo "make test-k8s         a real Kubernetes cluster on this machine: kubectl apply -f k8s/, RUNNER=k8s, RBAC, faults"

@@ -51,11 +51,17 @@ def decide(evaluation: Evaluation, champion: dict[str, Any] | None, threshold: f
     return lower > threshold, f"lower 95% bound {lower:.3f} against champion {champion['run_id']} {verdict} {threshold}"
 
 
+def markdown_table(rows: list[dict[str, Any]], columns: list[tuple[str, Any]]) -> list[str]:
+    headers = [name for name, _ in columns]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return lines + ["| " + " | ".join(cell(r) for _, cell in columns) + " |" for r in rows]
+
+
 def markdown(run_id: str, evaluation: Evaluation, promoted: bool, reason: str) -> str:
-    headers = [name for name, _ in evaluation.columns]
-    lines = [f"# Evaluation of run {run_id}", "", evaluation.intro, "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell(r) for _, cell in evaluation.columns) + " |" for r in evaluation.results]
+    lines = [f"# Evaluation of run {run_id}", "", evaluation.intro, "", *markdown_table(evaluation.results, evaluation.columns)]
     lines += ["", f"**{'Promoted' if promoted else 'Not promoted'}**: {reason}.", "", "![scores](scores.png)", ""]
+    for table in evaluation.tables:
+        lines += [f"## {table.title}", "", table.intro, "", *markdown_table(table.rows, table.columns), ""]
     return "\n".join(lines)
 
 
@@ -101,8 +107,9 @@ def run_evaluate(s: EvaluateSettings) -> dict[str, Any]:
         model = Path(tmp) / "model.json"
         model.write_bytes(store.read_bytes(layout.weights))
         champion_weights = fetch_champion(store, layout, champion, Path(tmp)) if champion else None
+        inputs = task.evaluator_inputs(s, store, Path(tmp)) if task.evaluator_inputs else []
         assert task.evaluate is not None, "checked by jobs.settings.load_job"
-        evaluation = task.evaluate(s, binary, model, champion_weights)
+        evaluation = task.evaluate(s, binary, model, champion_weights, inputs)
     for result in evaluation.results:
         if result["opponent"] == "champion" and champion:
             result["label"] = result["label"].replace("champion", f"champion ({champion['run_id']})", 1)
@@ -122,6 +129,7 @@ def run_evaluate(s: EvaluateSettings) -> dict[str, Any]:
         "promoted": promoted,
         "reason": reason,
         "summary": summary,
+        **{table.key: table.rows for table in evaluation.tables},
     }
     store.write_bytes(f"{layout.eval}/scores.png", chart(s.run_id, evaluation))
     text = markdown(s.run_id, evaluation, promoted, reason)

@@ -153,3 +153,62 @@ def test_a_champion_file_without_a_run_is_refused_in_one_line(trained_run: str, 
     result = evaluate(str(store_path), "tiny")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "ur/champion.json: field 'run_id' is None, not a run id; fix or delete the file" in result.stderr, result.stderr
+
+
+# The real game's table takes half an hour to solve, far too long for a test: this one has its
+# shape and format (137,870,097 positions, F64) and seeded random values, so "perfect" is an
+# arbitrary but fixed player here. It checks the wiring of EVAL_PERFECT, not perfect play (the
+# solver's own tests check the values, on the 2- and 3-piece games).
+POSITIONS_7 = 137_870_097
+
+
+def write_arbitrary_table(store_path: Path) -> None:
+    import hashlib
+
+    import numpy as np
+
+    folder = store_path / "ur" / "solution"
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = {"format": "ludus.ur-solution/1", "pieces": "7", "positions": str(POSITIONS_7), "start_value": "0.5"}
+    header = json.dumps({"__metadata__": meta, "values": {"dtype": "F64", "shape": [POSITIONS_7], "data_offsets": [0, 8 * POSITIONS_7]}}).encode()
+    digest = hashlib.sha256()
+    rng = np.random.default_rng(5)
+    with open(folder / "ur7.safetensors", "wb") as out:
+        for chunk in (len(header).to_bytes(8, "little"), header):
+            out.write(chunk)
+            digest.update(chunk)
+        for start in range(0, POSITIONS_7, 1 << 24):
+            chunk = rng.random(min(1 << 24, POSITIONS_7 - start)).astype("<f8").tobytes()
+            out.write(chunk)
+            digest.update(chunk)
+    (folder / "ur7.json").write_text(json.dumps({"file": "ur7.safetensors", "pieces": 7, "sha256": digest.hexdigest()}))
+
+
+def test_with_a_solved_table_every_player_is_measured_against_perfect_play(trained_run: str, tmp_path: Path) -> None:
+    store_path = tmp_path / "store"
+    shutil.copytree(trained_run, store_path)
+    required = evaluate(str(store_path), "tiny", EVAL_PERFECT="on", EVAL_GAMES=10)
+    assert required.returncode == 1 and "EVAL_PERFECT=on needs the solved game" in required.stderr
+    assert "ur/solution/ur7.json does not exist" in required.stderr
+    write_arbitrary_table(store_path)
+    result = evaluate(str(store_path), "tiny", EVAL_GAMES=20)
+    assert result.returncode == 0, result.stderr
+    store = Store(str(store_path))
+    layout = RunLayout("ur", "tiny")
+    report = store.read_json(f"{layout.eval}/report.json")
+    assert [row["player"] for row in report["perfect_play"]] == ["value:model", "policy:model", "legacy:model", "random", "emm:1"]
+    for row in report["perfect_play"]:
+        assert row["b"] == "perfect" and row["games"] == 20
+        assert row["b_loss_per_decision"] == 0.0  # the table's own best moves give nothing away
+        assert 0.0 <= row["a_loss_per_decision"] <= 1.0
+    random_row = next(row for row in report["perfect_play"] if row["player"] == "random")
+    assert random_row["a_loss_per_decision"] > 0.0
+    for row in report["results"]:
+        assert row["a_loss_per_decision"] >= 0.0 and row["b_loss_per_decision"] >= 0.0
+    text = store.read_bytes(f"{layout.eval}/report.md").decode()
+    assert "## Against perfect play" in text and "loss/decision (model)" in text
+    # Off: the same evaluation without the table.
+    result = evaluate(str(store_path), "tiny", EVAL_GAMES=20, EVAL_PERFECT="off")
+    assert result.returncode == 0, result.stderr
+    report = store.read_json(f"{layout.eval}/report.json")
+    assert "perfect_play" not in report and "a_loss_per_decision" not in report["results"][0]

@@ -90,8 +90,9 @@ def gain_cell(row: dict[str, Any]) -> str:
     return f"{row['gain']:+.1%} ({low:+.1%} to {high:+.1%})"
 
 
-def evaluate(s: Any, binary: str, model: Path, champion: Path | None) -> Evaluation:
-    """EVAL_GAMES evaluation episodes per protocol, every player on the same ones."""
+def evaluate(s: Any, binary: str, model: Path, champion: Path | None, inputs: list[str]) -> Evaluation:
+    """EVAL_GAMES evaluation episodes per protocol, every player on the same ones (the predator
+    has no evaluator inputs: `inputs` is empty)."""
     players, labels = [f"net:{model}", *OPPONENTS], ["new model", *OPPONENTS]
     if champion is not None:
         players.append(f"net:{champion}")

@@ -26,6 +26,18 @@ class Metric:
 
 
 @dataclass(frozen=True)
+class Table:
+    """A further table of an evaluation, after the main one in report.md and under its key in
+    report.json (Ur's players measured against perfect play)."""
+
+    key: str  # in report.json, e.g. "perfect_play"
+    title: str  # a heading in report.md
+    intro: str  # a sentence under it
+    rows: list[dict[str, Any]]
+    columns: list[tuple[str, Callable[[dict[str, Any]], str]]]
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """What a task's evaluator returns: one result per opponent (saved as is in report.json),
     how to show them, and the evidence against the champion for promotion."""
@@ -39,6 +51,7 @@ class Evaluation:
     reference: float  # a line on the chart (0.5: an even match)
     columns: list[tuple[str, Callable[[dict[str, Any]], str]]]  # report.md's table
     champion_bound: float | None  # lower 95% bound of the promotion score against the champion
+    tables: tuple[Table, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -54,8 +67,9 @@ class TaskSpec:
     shard_settings: Callable[[Any], dict[str, Any]]  # recorded in each shard manifest
     artifacts: tuple[str, ...]  # files under model/, ours ("weights.json") first
     headline: tuple[Metric, ...]
-    # (settings, rust_gen, model, champion); None while the task has no evaluator yet
-    evaluate: Callable[[Any, str, Path, Path | None], Evaluation] | None
+    # (settings, rust_gen, model, champion, evaluator_inputs' flags); None while the task has
+    # no evaluator yet
+    evaluate: Callable[[Any, str, Path, Path | None, list[str]], Evaluation] | None
     # "module:Class" of its trainer.learner.Learner, imported only by the train job; None while
     # the task has no learner yet (then only its generate job runs)
     learner: str | None
@@ -66,6 +80,8 @@ class TaskSpec:
     # (settings, store, a scratch folder) -> rust_gen flags naming files the generator reads
     # from the store, fetched into the folder (Ur's solved table for TEACHER=perfect)
     generator_inputs: Callable[[Any, Any, Path], list[str]] | None = None
+    # The same for the evaluator's matches (Ur's solved table, to measure against perfect play)
+    evaluator_inputs: Callable[[Any, Any, Path], list[str]] | None = None
     # Whether `rust_gen <task> solve` computes the exact value of every position (the solve job)
     solvable: bool = False
     setting_names: frozenset[str] = field(init=False)

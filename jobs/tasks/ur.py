@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, field_validator
 from common.errors import JobError
 from common.processes import child_options
 from common.storage import Store, sha256_file, solution_keys
-from jobs.tasks.spec import Evaluation, Metric, TaskSpec
+from jobs.tasks.spec import Evaluation, Metric, Table, TaskSpec
 from trainer.tasks.ur.config import UrTrainOptions
 
 OPPONENT_PATTERN = re.compile(r"^(random|greedy|emm:[1-6])$")
@@ -40,6 +40,10 @@ def opponents_of(value: str) -> list[str]:
 class UrEvaluateSettings(BaseModel):
     eval_opponents: str = Field("emm:1,emm:2,emm:3", description="Comma-separated opponents: random, greedy, emm:D (D in 1..6)")
     eval_player: Literal["value", "policy", "legacy"] = Field("value", description="How the new model plays")
+    eval_perfect: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Measure every player against perfect play with the solve job's table: auto (when the store holds it), on (required), off",
+    )
     promotion_threshold: float = Field(
         0.5, ge=0.0, le=1.0, description="Promote if the lower 95% bound of the win rate against the champion is above this"
     )
@@ -63,14 +67,16 @@ def shard_settings(s: Any) -> dict[str, Any]:
     return {"teacher": s.teacher, "depth": s.depth, "exploration": s.exploration, "games_total": s.games, "shards": s.shards}
 
 
-def teacher_table(s: Any, store: Store, folder: Path) -> list[str]:
-    """For TEACHER=perfect: the solved game's table from the store, its digest checked."""
-    if s.teacher != "perfect":
-        return []
+def has_table(store: Store) -> bool:
+    return store.exists(solution_keys("ur", 7)[1])
+
+
+def fetch_table(store: Store, folder: Path, needed_by: str) -> list[str]:
+    """The solved game's table from the store into `folder`, its digest checked, as `--table`."""
     data_key, manifest_key = solution_keys("ur", 7)
     if not store.exists(manifest_key):
         raise JobError(
-            f"TEACHER=perfect needs the solved game, but {store.display(manifest_key)} does not exist: "
+            f"{needed_by} needs the solved game, but {store.display(manifest_key)} does not exist: "
             "run the solve job first (make solve, or kubectl apply -f k8s/optional/ur-solve-job.yaml)"
         )
     manifest = store.read_json(manifest_key)
@@ -81,25 +87,88 @@ def teacher_table(s: Any, store: Store, folder: Path) -> list[str]:
     return ["--table", str(path)]
 
 
-def play(binary: str, a: str, b: str, games: int, seed: int) -> dict[str, Any]:
-    cmd = [binary, "ur", "match", "--a", a, "--b", b, "--games", str(games), "--seed", str(seed)]
+def teacher_table(s: Any, store: Store, folder: Path) -> list[str]:
+    """For TEACHER=perfect: the solved game's table."""
+    return fetch_table(store, folder, "TEACHER=perfect") if s.teacher == "perfect" else []
+
+
+def evaluator_table(s: Any, store: Store, folder: Path) -> list[str]:
+    """The solved game's table when EVAL_PERFECT asks for it (auto: when the store holds one)."""
+    if s.eval_perfect == "off" or (s.eval_perfect == "auto" and not has_table(store)):
+        return []
+    return fetch_table(store, folder, "EVAL_PERFECT=on")
+
+
+def play(binary: str, a: str, b: str, games: int, seed: int, inputs: list[str]) -> dict[str, Any]:
+    cmd = [binary, "ur", "match", "--a", a, "--b", b, "--games", str(games), "--seed", str(seed), *inputs]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, **child_options())
     if proc.returncode != 0:
         raise JobError(f"rust_gen ur match --b {b} exited with code {proc.returncode}: {proc.stderr.strip()}")
     return json.loads(proc.stdout)
 
 
-def evaluate(s: Any, binary: str, model: Path, champion: Path | None) -> Evaluation:
-    """EVAL_GAMES games (seats alternate) against each opponent and the champion (as `value:`)."""
+def percent_interval(row: dict[str, Any]) -> str:
+    low, high = row["a_win_rate_ci95"]
+    return f"{low:.1%} - {high:.1%}"
+
+
+def loss_cell(key: str) -> Any:
+    return lambda row: f"{row[key]:.4f}" if row.get(key) is not None else ""
+
+
+def perfect_play(s: Any, binary: str, model: Path, inputs: list[str]) -> Table:
+    """Each player against `perfect` (the --table in `inputs`): its win rate, and the win
+    probability it gives away per decision against the best move."""
+    players = [(f"{way}:model", f"{way}:{model}") for way in ("value", "policy", "legacy")]
+    players += [(o, o) for o in opponents_of(s.eval_opponents)]
+    rows = []
+    for label, spec in players:
+        print(f"evaluate: {s.eval_games} games of {label} against perfect play", flush=True)
+        rows.append({**play(binary, spec, "perfect", s.eval_games, s.seed, inputs), "player": label})
+    return Table(
+        key="perfect_play",
+        title="Against perfect play",
+        intro=(
+            "Each player against `perfect` (the solved game), seats alternating. Loss per decision: the win "
+            "probability a player's move gives away against the best move, averaged over its decisions "
+            "(0 is perfect play)."
+        ),
+        rows=rows,
+        columns=[
+            ("player", lambda r: r["player"]),
+            ("games", lambda r: str(r["games"])),
+            ("win rate against perfect", lambda r: f"{r['a_win_rate']:.1%}"),
+            ("95% interval", percent_interval),
+            ("loss per decision", loss_cell("a_loss_per_decision")),
+        ],
+    )
+
+
+def evaluate(s: Any, binary: str, model: Path, champion: Path | None, inputs: list[str]) -> Evaluation:
+    """EVAL_GAMES games (seats alternate) against each opponent and the champion (as `value:`);
+    with the solved game's table in `inputs`, every player against perfect play as well."""
     opponents = [(o, o) for o in opponents_of(s.eval_opponents)]
     if champion is not None:
         opponents.append(("champion", f"value:{champion}"))
     results = []
     for label, spec in opponents:
         print(f"evaluate: {s.eval_games} games against {label}", flush=True)
-        result = play(binary, f"{s.eval_player}:{model}", spec, s.eval_games, s.seed)
+        result = play(binary, f"{s.eval_player}:{model}", spec, s.eval_games, s.seed, inputs)
         results.append({**result, "opponent": label, "label": label, "a": f"{s.eval_player}:model", "b": label})
     against = next((r for r in results if r["opponent"] == "champion"), None)
+    columns = [
+        ("opponent", lambda r: r["label"]),
+        ("games", lambda r: str(r["games"])),
+        ("wins", lambda r: str(r["a_wins"])),
+        ("losses", lambda r: str(r["b_wins"])),
+        ("unfinished", lambda r: str(r["unfinished"])),
+        ("win rate", lambda r: f"{r['a_win_rate']:.1%}"),
+        ("95% interval", percent_interval),
+        ("us/move (model)", lambda r: f"{r['a_us_per_move']:.1f}"),
+        ("us/move (opponent)", lambda r: f"{r['b_us_per_move']:.1f}"),
+    ]
+    if inputs:
+        columns += [("loss/decision (model)", loss_cell("a_loss_per_decision")), ("loss/decision (opponent)", loss_cell("b_loss_per_decision"))]
     return Evaluation(
         player=s.eval_player,
         intro=f"The new model plays as `{s.eval_player}:`; seats alternate; intervals are 95% Wilson intervals.",
@@ -108,18 +177,9 @@ def evaluate(s: Any, binary: str, model: Path, champion: Path | None) -> Evaluat
         interval="a_win_rate_ci95",
         score_label="win rate of the new model (95% Wilson interval)",
         reference=0.5,
-        columns=[
-            ("opponent", lambda r: r["label"]),
-            ("games", lambda r: str(r["games"])),
-            ("wins", lambda r: str(r["a_wins"])),
-            ("losses", lambda r: str(r["b_wins"])),
-            ("unfinished", lambda r: str(r["unfinished"])),
-            ("win rate", lambda r: f"{r['a_win_rate']:.1%}"),
-            ("95% interval", lambda r: f"{r['a_win_rate_ci95'][0]:.1%} - {r['a_win_rate_ci95'][1]:.1%}"),
-            ("us/move (model)", lambda r: f"{r['a_us_per_move']:.1f}"),
-            ("us/move (opponent)", lambda r: f"{r['b_us_per_move']:.1f}"),
-        ],
+        columns=columns,
         champion_bound=against["a_win_rate_ci95"][0] if against else None,
+        tables=(perfect_play(s, binary, model, inputs),) if inputs else (),
     )
 
 
@@ -140,4 +200,5 @@ def spec() -> TaskSpec:
         promotion="the lower 95% bound of the win rate against the champion",
         solvable=True,
         generator_inputs=teacher_table,
+        evaluator_inputs=evaluator_table,
     )

@@ -105,29 +105,30 @@ pub struct MatchArgs {
     #[arg(long, default_value_t = 0)]
     threads: usize,
     /// The solved game's table: the report adds each player's mean loss per decision against
-    /// perfect play (win probability given away).
+    /// perfect play (win probability given away), and a bare `perfect` player plays from it.
     #[arg(long)]
     table: Option<PathBuf>,
 }
 
 fn play(args: MatchArgs) -> ExitCode {
-    let parse =
-        |flag: &str, text: &str| PlayerSpec::parse(text).map_err(|e| format!("--{flag}: {e}"));
-    let (a, b) = match (parse("a", &args.a), parse("b", &args.b)) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => return usage_error(e),
-    };
     let table = match args
         .table
         .as_deref()
         .map(super::solve::Solution::load_game)
         .transpose()
     {
-        Ok(table) => table,
+        Ok(table) => table.map(std::sync::Arc::new),
         Err(e) => return usage_error(format!("--table: {e}")),
     };
+    let parse = |flag: &str, text: &str| {
+        PlayerSpec::parse_with_table(text, table.as_ref()).map_err(|e| format!("--{flag}: {e}"))
+    };
+    let (a, b) = match (parse("a", &args.a), parse("b", &args.b)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return usage_error(e),
+    };
     let report = thread_pool(args.threads)
-        .install(|| play_match(&a, &b, args.games, args.seed, table.as_ref()));
+        .install(|| play_match(&a, &b, args.games, args.seed, table.as_deref()));
     println!(
         "{}",
         serde_json::to_string(&report).expect("a report serialises")

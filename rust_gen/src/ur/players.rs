@@ -39,6 +39,15 @@ pub const SPEC_HELP: &str =
 
 impl PlayerSpec {
     pub fn parse(text: &str) -> Result<PlayerSpec, String> {
+        PlayerSpec::parse_with_table(text, None)
+    }
+
+    /// As `parse`, and a bare `perfect` plays from `table` (the match's `--table`), so that one
+    /// process holds the table once.
+    pub fn parse_with_table(
+        text: &str,
+        table: Option<&Arc<Solution>>,
+    ) -> Result<PlayerSpec, String> {
         let (name, arg) = text.split_once(':').unwrap_or((text, ""));
         let nets = || -> Result<Arc<Networks>, String> {
             if arg.is_empty() {
@@ -65,9 +74,10 @@ impl PlayerSpec {
             "value" => Kind::Value(nets()?),
             "legacy" => Kind::Legacy(nets()?),
             "perfect" if !arg.is_empty() => Kind::Perfect(Arc::new(Solution::load_game(Path::new(arg))?)),
+            "perfect" if table.is_some() => Kind::Perfect(Arc::clone(table.expect("checked"))),
             "perfect" => {
                 return Err(format!(
-                    "'{text}': perfect needs a table from `rust_gen ur solve`, as in perfect:ur7.safetensors"
+                    "'{text}': perfect needs a table from `rust_gen ur solve`, as in perfect:ur7.safetensors (or a bare perfect with --table)"
                 ))
             }
             _ => return Err(format!("'{text}' is not a player: expected {SPEC_HELP}")),

@@ -157,7 +157,7 @@ fn matches_pair_players_on_the_same_episodes() {
         "predator",
         "match",
         "--players",
-        "pursuit,pursuit,still",
+        "pursuit,pursuit,still,planner:targets=2:horizon=5:replan=3:radius=300:follow=1",
         "--episodes",
         "12",
         "--steps",
@@ -235,6 +235,12 @@ fn bad_input_is_refused_naming_the_flag() {
         &["predator", "match", "--players", "pursuit,wolf"],
         "--players: 'wolf' is not a player",
     );
+    for bad in ["horizon=0", "radius=-5", "follow=2", "depth=3", "targets"] {
+        fails_with(
+            &["predator", "match", "--players", &format!("planner:{bad}")],
+            &format!("--players: planner option '{bad}': expected"),
+        );
+    }
     let state = dir.join("state.json");
     std::fs::write(&state, "{\"width\": 100}").expect("write");
     fails_with(

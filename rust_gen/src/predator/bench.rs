@@ -25,6 +25,9 @@ pub struct BenchArgs {
     /// Measure only network inference (quick, for work on the network code).
     #[arg(long)]
     inference_only: bool,
+    /// With --inference-only: only this flock size (10, 50 or 200).
+    #[arg(long)]
+    boids: Option<usize>,
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -33,7 +36,7 @@ fn median(mut xs: Vec<f64>) -> f64 {
 }
 
 /// A flock of `n` boids spread over a 1280 x 720 canvas, the predator still in the middle.
-fn flock(n: u32) -> State {
+pub(crate) fn flock(n: u32) -> State {
     let mut rng = Rng::new(n as u64);
     let boids = (0..n)
         .map(|id| Boid {
@@ -121,7 +124,10 @@ pub fn run(args: BenchArgs) -> ExitCode {
         .unwrap_or(1);
     let repeats = args.repeats.max(1);
     if args.inference_only {
-        for boids in [10, 50, 200] {
+        for boids in [10, 50, 200]
+            .into_iter()
+            .filter(|b| args.boids.is_none_or(|only| only == *b))
+        {
             let us = inference_us(boids, repeats);
             println!("inference, 48/4/3/96 network, {boids} boids: {us:.1} us per call (1 thread)");
         }

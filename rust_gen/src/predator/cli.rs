@@ -47,7 +47,7 @@ pub enum ProtocolName {
 
 #[derive(Args)]
 pub struct MatchArgs {
-    /// Players, comma separated: still, random, pursuit, lead, planner, net:FILE.
+    /// Players, comma separated: still, random, pursuit, lead, planner, planner:targets=N:horizon=N:replan=N:radius=PX (any of these), net:FILE.
     #[arg(long, value_delimiter = ',', required = true)]
     players: Vec<String>,
     /// Evaluation episodes (every player plays each of them).

@@ -8,11 +8,18 @@ use std::path::Path;
 
 pub const OUR_FORMAT: &str = "ludus.weights/1";
 const LN_EPS: f32 = 1e-5;
+/// Sums run in this many lanes, combined in a fixed order: the loops vectorise, and every
+/// processor adds in the same order.
+const LANES: usize = 8;
 
 struct Block {
     ln: (Vec<f32>, Vec<f32>),
-    qkv_w: Vec<f32>, // all matrices transposed at load: [in][out]
-    qkv_b: Vec<f32>,
+    // Matrices are stored transposed at load, [in][out], but for the keys' (see `block`).
+    q_w: Vec<f32>, // the queries' weights and bias, times 1/sqrt(head size)
+    q_b: Vec<f32>,
+    k_w: Vec<f32>, // [out][in], as in the file; no bias (see `block`)
+    v_w: Vec<f32>,
+    v_b: Vec<f32>,
     out_w: Vec<f32>, // [d][d]
     out_b: Vec<f32>,
     ffn_ln: (Vec<f32>, Vec<f32>),
@@ -41,13 +48,12 @@ pub struct Transformer {
 pub struct Scratch {
     x: Vec<f32>,
     h: Vec<f32>,
-    qkv: Vec<f32>,
+    h_t: Vec<f32>,    // h transposed, [d][padded]
+    q: Vec<f32>,      // [rows][d]
+    keys: Vec<f32>,   // transposed, [d][padded]
+    values: Vec<f32>, // [padded][d]
     att: Vec<f32>,
     scores: Vec<f32>,
-    q: Vec<f32>,      // one head's queries, [rows][hd]
-    keys: Vec<f32>,   // one head's keys, transposed: [hd][tokens]
-    values: Vec<f32>, // one head's values, [tokens][hd]
-    head_out: Vec<f32>,
     zeros: Vec<f32>, // a zero bias for the attention products
     gate: Vec<f32>,
     up: Vec<f32>,
@@ -213,13 +219,18 @@ impl Transformer {
                 Ok(vec![0.0; d])
             }
         };
+        let scale = 1.0 / ((d / heads) as f32).sqrt();
         let mut blocks = Vec::with_capacity(n_layers);
         for i in 0..n_layers {
             let l = |name: &str, shape: &[usize]| v(&format!("layers.{i}.{name}"), shape);
+            let (qkv_w, qkv_b) = (l("qkv_weight", &[3 * d, d])?, l("qkv_bias", &[3 * d])?);
             blocks.push(Block {
                 ln: (l("ln_scale", &[d])?, l("ln_bias", &[d])?),
-                qkv_w: transpose(l("qkv_weight", &[3 * d, d])?, 3 * d, d),
-                qkv_b: l("qkv_bias", &[3 * d])?,
+                q_w: transpose(qkv_w[..d * d].iter().map(|w| w * scale).collect(), d, d),
+                q_b: qkv_b[..d].iter().map(|b| b * scale).collect(),
+                k_w: qkv_w[d * d..2 * d * d].to_vec(),
+                v_w: transpose(qkv_w[2 * d * d..].to_vec(), d, d),
+                v_b: qkv_b[2 * d..].to_vec(),
                 out_w: transpose(l("attn_out_weight", &[d, d])?, d, d),
                 out_b: l("attn_out_bias", &[d])?,
                 ffn_ln: (l("ffn_ln_scale", &[d])?, l("ffn_ln_bias", &[d])?),
@@ -268,19 +279,40 @@ impl Transformer {
 
     /// The action (two numbers in (-1, 1)) for an observation.
     pub fn forward(&self, obs: &Observation, s: &mut Scratch) -> [f32; 2] {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the processor has AVX2 and FMA, the features the function is compiled for.
+            return unsafe { self.forward_avx2(obs, s) };
+        }
+        self.forward_body::<Baseline>(obs, s)
+    }
+
+    /// `forward` compiled for 8-wide vectors and fused multiply-adds. The arithmetic is the same
+    /// as the baseline build's: every sum runs in a fixed order and every multiply-add is fused
+    /// (the baseline's `mul_add` is the C library's exactly rounded `fmaf`), so every processor
+    /// gives the same bits (tested) and student episodes do not depend on the machine.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn forward_avx2(&self, obs: &Observation, s: &mut Scratch) -> [f32; 2] {
+        self.forward_body::<Avx2Fma>(obs, s)
+    }
+
+    #[inline(always)]
+    fn forward_body<K: Kernels>(&self, obs: &Observation, s: &mut Scratch) -> [f32; 2] {
         let (d, ff) = (self.d_model, self.ffn_hidden);
         let tokens = 3 + obs.boids.len();
+        let padded = tokens.next_multiple_of(LANES);
         for (buf, len) in [
             (&mut s.x, tokens * d),
             (&mut s.h, tokens * d),
-            (&mut s.qkv, tokens * 3 * d),
-            (&mut s.att, tokens * d),
-            (&mut s.scores, tokens * tokens),
+            (&mut s.h_t, padded * d),
             (&mut s.q, tokens * d),
-            (&mut s.keys, tokens * d),
-            (&mut s.values, tokens * d),
-            (&mut s.head_out, tokens * d),
-            (&mut s.zeros, tokens + d),
+            (&mut s.keys, padded * d),
+            (&mut s.values, padded * d),
+            (&mut s.att, tokens * d),
+            (&mut s.scores, tokens * padded),
+            (&mut s.zeros, padded + d),
             (&mut s.gate, tokens * ff),
             (&mut s.up, tokens * ff),
         ] {
@@ -312,57 +344,42 @@ impl Transformer {
         for (i, block) in self.blocks.iter().enumerate() {
             // After the last block only the CLS token is read: compute only its row there.
             let rows = if i == last { 1 } else { tokens };
-            self.block(block, tokens, rows, s);
+            self.block::<K>(block, tokens, rows, s);
         }
         let mut out = [0.0f32; 2];
         linear(&self.output.0, &self.output.1, &s.x[..d], &mut out);
         out.map(f32::tanh)
     }
 
-    /// One head's attention of the first `rows` tokens over all `tokens`, from `s.qkv` into
-    /// its columns of `s.att`. The head's queries, keys (transposed) and values are first copied
-    /// into contiguous matrices, so that both products are `linear_rows` calls: scores = Q K^T,
-    /// then out = softmax(scores) V.
-    fn attention_head(&self, head: usize, tokens: usize, rows: usize, scale: f32, s: &mut Scratch) {
+    /// One head's attention of the first `rows` tokens over all `tokens`: scores = Q K^T, then
+    /// softmax(scores) V into the head's columns of `s.att`, each product read and written in
+    /// place. The keys and values are padded with zeros to a multiple of 8 tokens and the padded
+    /// scores set to -inf: every row of scores is then whole vectors (no masked loads and
+    /// stores, slow on some processors), and the padding weighs exactly 0, so the sums are the
+    /// same as over the tokens alone.
+    #[inline(always)]
+    fn attention_head<K: Kernels>(&self, head: usize, tokens: usize, rows: usize, s: &mut Scratch) {
         let d = self.d_model;
         let hd = d / self.n_heads;
-        let (q_at, k_at, v_at) = (head * hd, d + head * hd, 2 * d + head * hd);
-        // The 1/sqrt(hd) scale goes on the queries: hd products per row instead of one per score.
-        for t in 0..rows {
-            let q = &s.qkv[t * 3 * d + q_at..][..hd];
-            for (to, from) in s.q[t * hd..(t + 1) * hd].iter_mut().zip(q) {
-                *to = from * scale;
-            }
+        let padded = tokens.next_multiple_of(LANES);
+        let at = head * hd;
+        let scores = &mut s.scores[..rows * padded];
+        let shape = Shape::new(hd, padded, rows).strides(d, padded, padded);
+        K::linear_rows(&s.keys[at * padded..], &s.zeros, &s.q[at..], scores, shape);
+        for row in scores.chunks_exact_mut(padded) {
+            row[tokens..].fill(f32::NEG_INFINITY);
         }
-        for u in 0..tokens {
-            let row = &s.qkv[u * 3 * d..(u + 1) * 3 * d];
-            for (c, k) in row[k_at..k_at + hd].iter().enumerate() {
-                s.keys[c * tokens + u] = *k;
-            }
-            s.values[u * hd..(u + 1) * hd].copy_from_slice(&row[v_at..v_at + hd]);
-        }
-        let zeros = &s.zeros[..tokens.max(hd)];
-        let scores = &mut s.scores[..rows * tokens];
-        linear_rows(&s.keys, &zeros[..tokens], &s.q, scores, hd, tokens, rows);
-        softmax_rows(scores, tokens);
-        linear_rows(
-            &s.values,
-            &zeros[..hd],
-            scores,
-            &mut s.head_out,
-            tokens,
-            hd,
-            rows,
-        );
-        for t in 0..rows {
-            s.att[t * d + q_at..t * d + q_at + hd]
-                .copy_from_slice(&s.head_out[t * hd..(t + 1) * hd]);
-        }
+        K::softmax_rows(scores, padded);
+        let shape = Shape::new(padded, hd, rows).strides(padded, d, d);
+        K::linear_rows(&s.values[at..], &s.zeros, scores, &mut s.att[at..], shape);
     }
 
-    fn block(&self, b: &Block, tokens: usize, rows: usize, s: &mut Scratch) {
+    /// A pre-norm block. Only the first `rows` tokens are updated (all but in the last block,
+    /// where only the CLS token is read), but every token is a key and a value.
+    #[inline(always)]
+    fn block<K: Kernels>(&self, b: &Block, tokens: usize, rows: usize, s: &mut Scratch) {
         let (d, ff, heads) = (self.d_model, self.ffn_hidden, self.n_heads);
-        let scale = 1.0 / ((d / heads) as f32).sqrt();
+        let padded = tokens.next_multiple_of(LANES);
         for t in 0..tokens {
             layer_norm(
                 &s.x[t * d..(t + 1) * d],
@@ -370,11 +387,37 @@ impl Transformer {
                 &mut s.h[t * d..(t + 1) * d],
             );
         }
-        linear_rows(&b.qkv_w, &b.qkv_b, &s.h, &mut s.qkv, d, 3 * d, tokens);
-        for head in 0..heads {
-            self.attention_head(head, tokens, rows, scale, s);
+        K::linear_rows(&b.q_w, &b.q_b, &s.h, &mut s.q, Shape::new(d, d, rows));
+        K::linear_rows(
+            &b.v_w,
+            &b.v_b,
+            &s.h,
+            &mut s.values,
+            Shape::new(d, d, tokens),
+        );
+        s.values[tokens * d..padded * d].fill(0.0);
+        // The keys come out transposed, [d][padded], as the score product reads them: K^T =
+        // W_k h^T, with h^T padded by zero columns. The keys' bias is left out: it adds q . b_k
+        // to every score of a query's row, which the softmax cancels.
+        for (t, row) in s.h[..tokens * d].chunks_exact(d).enumerate() {
+            for (c, v) in row.iter().enumerate() {
+                s.h_t[c * padded + t] = *v;
+            }
         }
-        linear_rows(&b.out_w, &b.out_b, &s.att, &mut s.h, d, d, rows);
+        for c in 0..d {
+            s.h_t[c * padded + tokens..(c + 1) * padded].fill(0.0);
+        }
+        K::linear_rows(
+            &s.h_t,
+            &s.zeros,
+            &b.k_w,
+            &mut s.keys,
+            Shape::new(d, padded, d),
+        );
+        for head in 0..heads {
+            self.attention_head::<K>(head, tokens, rows, s);
+        }
+        K::linear_rows(&b.out_w, &b.out_b, &s.att, &mut s.h, Shape::new(d, d, rows));
         for (x, y) in s.x[..rows * d].iter_mut().zip(&s.h[..rows * d]) {
             *x += y;
         }
@@ -385,24 +428,134 @@ impl Transformer {
                 &mut s.h[t * d..(t + 1) * d],
             );
         }
-        linear_rows(&b.gate_w, &b.gate_b, &s.h, &mut s.gate, d, ff, rows);
-        linear_rows(&b.up_w, &b.up_b, &s.h, &mut s.up, d, ff, rows);
-        geglu(&mut s.gate[..rows * ff], &s.up[..rows * ff]);
-        linear_rows(&b.down_w, &b.down_b, &s.gate, &mut s.att, ff, d, rows);
+        K::linear_rows(
+            &b.gate_w,
+            &b.gate_b,
+            &s.h,
+            &mut s.gate,
+            Shape::new(d, ff, rows),
+        );
+        K::linear_rows(&b.up_w, &b.up_b, &s.h, &mut s.up, Shape::new(d, ff, rows));
+        K::geglu(&mut s.gate[..rows * ff], &s.up[..rows * ff]);
+        K::linear_rows(
+            &b.down_w,
+            &b.down_b,
+            &s.gate,
+            &mut s.att,
+            Shape::new(ff, d, rows),
+        );
         for (x, y) in s.x[..rows * d].iter_mut().zip(&s.att[..rows * d]) {
             *x += y;
         }
     }
 }
 
+/// The shape of a product y = x W + b: x is rows x inputs, W inputs x outputs (stored [in][out]),
+/// y rows x outputs; each matrix's rows lie `ld*` numbers apart in its slice (its leading
+/// dimension), so a product can read and write columns of a larger matrix in place.
+#[derive(Clone, Copy)]
+struct Shape {
+    inputs: usize,
+    outputs: usize,
+    rows: usize,
+    ldx: usize,
+    ldw: usize,
+    ldy: usize,
+}
+
+impl Shape {
+    /// Dense matrices: rows are as long as they are.
+    fn new(inputs: usize, outputs: usize, rows: usize) -> Shape {
+        Shape {
+            inputs,
+            outputs,
+            rows,
+            ldx: inputs,
+            ldw: outputs,
+            ldy: outputs,
+        }
+    }
+
+    fn strides(self, ldx: usize, ldw: usize, ldy: usize) -> Shape {
+        Shape {
+            ldx,
+            ldw,
+            ldy,
+            ..self
+        }
+    }
+}
+
+/// The three kernels that take most of a call, in two builds: `Avx2Fma` runs them compiled for
+/// 8-wide vectors and fused multiply-adds (each its own function: inlined into one large
+/// function, the compiler stops vectorising the tiles), `Baseline` for any processor.
+trait Kernels {
+    fn linear_rows(wt: &[f32], b: &[f32], x: &[f32], y: &mut [f32], shape: Shape);
+    fn softmax_rows(scores: &mut [f32], tokens: usize);
+    fn geglu(gate: &mut [f32], up: &[f32]);
+}
+
+struct Baseline;
+
+impl Kernels for Baseline {
+    fn linear_rows(wt: &[f32], b: &[f32], x: &[f32], y: &mut [f32], shape: Shape) {
+        linear_rows(wt, b, x, y, shape);
+    }
+    fn softmax_rows(scores: &mut [f32], tokens: usize) {
+        softmax_rows(scores, tokens);
+    }
+    fn geglu(gate: &mut [f32], up: &[f32]) {
+        geglu(gate, up);
+    }
+}
+
+/// Only `forward_avx2` uses it, which runs only where the processor has AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+struct Avx2Fma;
+
+#[cfg(target_arch = "x86_64")]
+impl Kernels for Avx2Fma {
+    fn linear_rows(wt: &[f32], b: &[f32], x: &[f32], y: &mut [f32], shape: Shape) {
+        // SAFETY: see the type: the processor has AVX2 and FMA.
+        unsafe { linear_rows_avx2(wt, b, x, y, shape) }
+    }
+    fn softmax_rows(scores: &mut [f32], tokens: usize) {
+        // SAFETY: as above.
+        unsafe { softmax_rows_avx2(scores, tokens) }
+    }
+    fn geglu(gate: &mut [f32], up: &[f32]) {
+        // SAFETY: as above.
+        unsafe { geglu_avx2(gate, up) }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn linear_rows_avx2(wt: &[f32], b: &[f32], x: &[f32], y: &mut [f32], shape: Shape) {
+    linear_rows(wt, b, x, y, shape);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn softmax_rows_avx2(scores: &mut [f32], tokens: usize) {
+    softmax_rows(scores, tokens);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn geglu_avx2(gate: &mut [f32], up: &[f32]) {
+    geglu(gate, up);
+}
+
 /// y = W x + b, with W stored transposed ([in][out], see `transpose`): the inner loop runs
 /// along the outputs, independent lanes the compiler vectorizes.
+#[inline(always)]
 fn linear(wt: &[f32], b: &[f32], x: &[f32], y: &mut [f32]) {
     let n = y.len();
     y.fill(0.0);
     for (i, xi) in x.iter().enumerate() {
         for (out, w) in y.iter_mut().zip(&wt[i * n..(i + 1) * n]) {
-            *out += xi * w;
+            *out = xi.mul_add(*w, *out);
         }
     }
     for (out, bias) in y.iter_mut().zip(b) {
@@ -413,59 +566,17 @@ fn linear(wt: &[f32], b: &[f32], x: &[f32], y: &mut [f32]) {
 /// `linear` for `rows` rows at once (x: rows x inputs, y: rows x outputs), in tiles of up to 4
 /// rows by 16 outputs accumulated in registers: each weight loaded serves 4 rows, each input 16
 /// outputs. Every output is the same sum in the same order as in `linear`, whatever the tiling
-/// and whatever the vector width, so the result is the same on every processor.
-fn linear_rows(
-    wt: &[f32],
-    b: &[f32],
-    x: &[f32],
-    y: &mut [f32],
-    inputs: usize,
-    outputs: usize,
-    rows: usize,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the processor has AVX2, the only feature the function is compiled for.
-        unsafe { linear_rows_avx2(wt, b, x, y, inputs, outputs, rows) };
-        return;
-    }
-    linear_rows_body(wt, b, x, y, inputs, outputs, rows);
-}
-
-/// `linear_rows` compiled for 8-wide vectors. AVX2 only, not FMA: a fused multiply-add rounds
-/// differently from the baseline build.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn linear_rows_avx2(
-    wt: &[f32],
-    b: &[f32],
-    x: &[f32],
-    y: &mut [f32],
-    inputs: usize,
-    outputs: usize,
-    rows: usize,
-) {
-    linear_rows_body(wt, b, x, y, inputs, outputs, rows);
-}
-
+/// and whatever the vector width, each step a fused multiply-add, so the result is the same on
+/// every processor.
 #[inline(always)]
-fn linear_rows_body(
-    wt: &[f32],
-    b: &[f32],
-    x: &[f32],
-    y: &mut [f32],
-    inputs: usize,
-    outputs: usize,
-    rows: usize,
-) {
-    let m = Matmul {
-        wt,
-        b,
-        x,
-        inputs,
-        outputs,
-    };
-    let mut r0 = 0;
+fn linear_rows(wt: &[f32], b: &[f32], x: &[f32], y: &mut [f32], shape: Shape) {
+    let m = Matmul { wt, b, x, shape };
+    let (rows, mut r0) = (shape.rows, 0);
+    // Fewer than 16 outputs (a head's values): tiles of 8 rows, to keep 8 sums in flight.
+    while shape.outputs < 16 && r0 + 8 <= rows {
+        m.row_tiles::<8>(y, r0);
+        r0 += 8;
+    }
     while r0 + 4 <= rows {
         m.row_tiles::<4>(y, r0);
         r0 += 4;
@@ -480,8 +591,7 @@ struct Matmul<'a> {
     wt: &'a [f32],
     b: &'a [f32],
     x: &'a [f32],
-    inputs: usize,
-    outputs: usize,
+    shape: Shape,
 }
 
 impl Matmul<'_> {
@@ -489,19 +599,19 @@ impl Matmul<'_> {
     #[inline(always)]
     fn row_tiles<const R: usize>(&self, y: &mut [f32], r0: usize) {
         let mut j0 = 0;
-        while j0 + 16 <= self.outputs {
+        while j0 + 16 <= self.shape.outputs {
             self.tile::<R, 16>(y, r0, j0);
             j0 += 16;
         }
-        if j0 + 8 <= self.outputs {
+        if j0 + 8 <= self.shape.outputs {
             self.tile::<R, 8>(y, r0, j0);
             j0 += 8;
         }
-        if j0 + 4 <= self.outputs {
+        if j0 + 4 <= self.shape.outputs {
             self.tile::<R, 4>(y, r0, j0);
             j0 += 4;
         }
-        while j0 < self.outputs {
+        while j0 < self.shape.outputs {
             self.tile::<R, 1>(y, r0, j0);
             j0 += 1;
         }
@@ -510,29 +620,33 @@ impl Matmul<'_> {
     /// y[r0..r0+R][j0..j0+C] = x W + b, summed over the inputs in order, then the bias.
     #[inline(always)]
     fn tile<const R: usize, const C: usize>(&self, y: &mut [f32], r0: usize, j0: usize) {
-        let (inputs, outputs) = (self.inputs, self.outputs);
+        let Shape {
+            inputs,
+            ldx,
+            ldw,
+            ldy,
+            ..
+        } = self.shape;
         let mut xs: [&[f32]; R] = [&[]; R];
         for (r, x) in xs.iter_mut().enumerate() {
-            *x = &self.x[(r0 + r) * inputs..][..inputs];
+            *x = &self.x[(r0 + r) * ldx..][..inputs];
         }
         let mut acc = [[0f32; C]; R];
         for i in 0..inputs {
-            let w: &[f32; C] = self.wt[i * outputs + j0..][..C]
-                .try_into()
-                .expect("C weights");
+            let w: &[f32; C] = self.wt[i * ldw + j0..][..C].try_into().expect("C weights");
             let mut a = [0f32; R];
             for (ar, x) in a.iter_mut().zip(&xs) {
                 *ar = x[i];
             }
             for r in 0..R {
                 for c in 0..C {
-                    acc[r][c] += a[r] * w[c];
+                    acc[r][c] = a[r].mul_add(w[c], acc[r][c]);
                 }
             }
         }
         let bias = &self.b[j0..j0 + C];
         for (r, row) in acc.iter().enumerate() {
-            let out = &mut y[(r0 + r) * outputs + j0..][..C];
+            let out = &mut y[(r0 + r) * ldy + j0..][..C];
             for ((o, v), bc) in out.iter_mut().zip(row).zip(bias) {
                 *o = v + bc;
             }
@@ -552,25 +666,8 @@ fn transpose(m: Vec<f32>, rows: usize, cols: usize) -> Vec<f32> {
 }
 
 /// `softmax` of each row of `tokens` numbers.
-fn softmax_rows(scores: &mut [f32], tokens: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the processor has AVX2, the only feature the function is compiled for.
-        unsafe { softmax_rows_avx2(scores, tokens) };
-        return;
-    }
-    softmax_rows_body(scores, tokens);
-}
-
-/// `softmax_rows` compiled for 8-wide vectors (no FMA, as for `linear_rows_avx2`).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn softmax_rows_avx2(scores: &mut [f32], tokens: usize) {
-    softmax_rows_body(scores, tokens);
-}
-
 #[inline(always)]
-fn softmax_rows_body(scores: &mut [f32], tokens: usize) {
+fn softmax_rows(scores: &mut [f32], tokens: usize) {
     for row in scores.chunks_exact_mut(tokens) {
         softmax(row);
     }
@@ -580,7 +677,6 @@ fn softmax_rows_body(scores: &mut [f32], tokens: usize) {
 /// the loops vectorise, and the result is the same on every processor.
 #[inline(always)]
 fn softmax(row: &mut [f32]) {
-    const LANES: usize = 8;
     let mut lanes = [f32::NEG_INFINITY; LANES];
     let mut chunks = row.chunks_exact(LANES);
     for chunk in &mut chunks {
@@ -614,56 +710,66 @@ fn softmax(row: &mut [f32]) {
 
 /// e^x in f32 from + - * and shifts (Cephes' expf: x = k ln 2 + r, a degree-7 polynomial in r),
 /// within about 2 ulp. Unlike the C library's expf it is the same on every processor, and a
-/// row of them vectorises. Below -87 it returns e^-87 (a softmax never needs less).
+/// row of them vectorises. Below -87 it returns 0 (e^-87 is near the smallest normal f32; a
+/// softmax's padding, at -inf, must weigh exactly 0).
 #[inline(always)]
 fn exp(x: f32) -> f32 {
     // 1.5 * 2^23: adding it rounds x log2(e) to an integer k, held in the low bits of y.
     const ROUNDER: f32 = 12_582_912.0;
+    let below = x < -87.0;
     let x = x.clamp(-87.0, 88.0);
-    let y = x * std::f32::consts::LOG2_E + ROUNDER;
+    let y = x.mul_add(std::f32::consts::LOG2_E, ROUNDER);
     let k = y - ROUNDER;
     // ln 2 in two parts, the first with few bits, so that r keeps its digits.
-    let r = x - k * 0.693_359_4 + k * 2.121_944_4e-4;
-    let p = ((((1.987_569_2e-4 * r + 1.398_2e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
-        + 1.666_666_5e-1)
-        * r
-        + 0.5;
-    let e = p * r * r + r + 1.0;
+    let r = k.mul_add(2.121_944_4e-4, k.mul_add(-0.693_359_4, x));
+    let p = 1.987_569_2e-4f32
+        .mul_add(r, 1.398_2e-3)
+        .mul_add(r, 8.333_452e-3)
+        .mul_add(r, 4.166_579_6e-2)
+        .mul_add(r, 1.666_666_5e-1)
+        .mul_add(r, 0.5);
+    let e = p.mul_add(r * r, r) + 1.0;
     // 2^k: y's bits end in k (two's complement); shifted into the exponent field, the bits
     // above fall off.
-    e * f32::from_bits(y.to_bits().wrapping_add(127) << 23)
-}
-
-fn layer_norm(x: &[f32], (scale, bias): &(Vec<f32>, Vec<f32>), y: &mut [f32]) {
-    let n = x.len() as f32;
-    let mean = x.iter().sum::<f32>() / n;
-    let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
-    let inv = 1.0 / (var + LN_EPS).sqrt();
-    for (((o, v), g), b) in y.iter_mut().zip(x).zip(scale).zip(bias) {
-        *o = (v - mean) * inv * g + b;
+    let value = e * f32::from_bits(y.to_bits().wrapping_add(127) << 23);
+    if below {
+        0.0
+    } else {
+        value
     }
-}
-
-/// gate = gelu(gate) * up, element by element (the GEGLU of the feed-forward block).
-fn geglu(gate: &mut [f32], up: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the processor has AVX2, the only feature the function is compiled for.
-        unsafe { geglu_avx2(gate, up) };
-        return;
-    }
-    geglu_body(gate, up);
-}
-
-/// `geglu` compiled for 8-wide vectors (no FMA, as for `linear_rows_avx2`).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn geglu_avx2(gate: &mut [f32], up: &[f32]) {
-    geglu_body(gate, up);
 }
 
 #[inline(always)]
-fn geglu_body(gate: &mut [f32], up: &[f32]) {
+fn layer_norm(x: &[f32], (scale, bias): &(Vec<f32>, Vec<f32>), y: &mut [f32]) {
+    let n = x.len() as f32;
+    let mean = lane_sum(x, |v| v) / n;
+    let var = lane_sum(x, |v| (v - mean) * (v - mean)) / n;
+    let inv = 1.0 / (var + LN_EPS).sqrt();
+    for (((o, v), g), b) in y.iter_mut().zip(x).zip(scale).zip(bias) {
+        *o = ((v - mean) * inv).mul_add(*g, *b);
+    }
+}
+
+/// The sum of f(x) over `x` in `LANES` lanes (x[i] into lane i % LANES), the lanes then added
+/// in order. Not one running sum: its chain of dependent additions is 8 times longer.
+#[inline(always)]
+fn lane_sum(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut lanes = [0f32; LANES];
+    let mut chunks = x.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (lane, v) in lanes.iter_mut().zip(chunk) {
+            *lane += f(*v);
+        }
+    }
+    for (lane, v) in lanes.iter_mut().zip(chunks.remainder()) {
+        *lane += f(*v);
+    }
+    lanes.iter().sum()
+}
+
+/// gate = gelu(gate) * up, element by element (the GEGLU of the feed-forward block).
+#[inline(always)]
+fn geglu(gate: &mut [f32], up: &[f32]) {
     for (g, u) in gate.iter_mut().zip(up) {
         *g = gelu(*g) * u;
     }
@@ -684,17 +790,18 @@ fn gelu(x: f32) -> f32 {
 fn erf(x: f32) -> f32 {
     let x = x.clamp(-4.0, 4.0);
     let x2 = x * x;
-    let p = (((((-2.726_142_3e-10 * x2 + 2.770_681_4e-8) * x2 - 2.101_024e-6) * x2
-        - 5.692_506_4e-5)
-        * x2
-        - 7.349_906_3e-4)
-        * x2
-        - 2.954_6e-3)
-        * x2
-        - 1.609_603_3e-2;
-    let q = (((-1.456_607_2e-5 * x2 - 2.133_740_6e-4) * x2 - 1.682_827e-3) * x2 - 7.373_329_2e-3)
-        * x2
-        - 1.426_474e-2;
+    let p = (-2.726_142_3e-10f32)
+        .mul_add(x2, 2.770_681_4e-8)
+        .mul_add(x2, -2.101_024e-6)
+        .mul_add(x2, -5.692_506_4e-5)
+        .mul_add(x2, -7.349_906_3e-4)
+        .mul_add(x2, -2.954_6e-3)
+        .mul_add(x2, -1.609_603_3e-2);
+    let q = (-1.456_607_2e-5f32)
+        .mul_add(x2, -2.133_740_6e-4)
+        .mul_add(x2, -1.682_827e-3)
+        .mul_add(x2, -7.373_329_2e-3)
+        .mul_add(x2, -1.426_474e-2);
     x * p / q
 }
 
@@ -759,7 +866,9 @@ mod tests {
             "largest relative error {worst}"
         );
         assert_eq!(exp(0.0), 1.0);
-        assert!(exp(-200.0) > 0.0 && exp(-200.0) < 1e-37);
+        assert_eq!(exp(-87.5), 0.0);
+        assert_eq!(exp(f32::NEG_INFINITY), 0.0);
+        assert!(exp(-86.9) > 0.0);
     }
 
     #[test]
@@ -780,57 +889,81 @@ mod tests {
 
     #[test]
     #[cfg(target_arch = "x86_64")]
-    fn the_avx2_kernels_equal_the_baseline_bit_for_bit() {
+    fn the_avx2_build_equals_the_baseline_bit_for_bit() {
         assert!(
-            std::arch::is_x86_feature_detected!("avx2"),
-            "this test compares the AVX2 build of the kernels and needs a processor with AVX2"
+            std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma"),
+            "this test compares the AVX2+FMA build of the network and needs such a processor"
         );
         let mut rng = Rng::new(7);
-        for (inputs, outputs, rows) in [
-            (12, 51, 51),
-            (51, 12, 51),
-            (48, 144, 7),
-            (96, 48, 1),
-            (5, 3, 2),
-        ] {
+        for (d, heads, ffn) in [(48, 4, 96), (20, 5, 36)] {
+            let file = random_browser_file(&mut rng, d, heads, 2, ffn);
+            let net = Transformer::from_value(&file, "random").expect("valid weights");
+            let mut scratch = Scratch::default();
+            for boids in [0, 1, 5, 13, 50, 61] {
+                let state = crate::predator::bench::flock(boids);
+                let obs = Observation::encode(&state);
+                let plain = net.forward_body::<Baseline>(&obs, &mut scratch);
+                // SAFETY: the assertion above checked that the processor has AVX2 and FMA.
+                let wide = unsafe { net.forward_avx2(&obs, &mut scratch) };
+                assert_eq!(
+                    plain.map(f32::to_bits),
+                    wide.map(f32::to_bits),
+                    "{boids} boids"
+                );
+                assert!(plain.iter().all(|a| a.is_finite() && a.abs() < 1.0));
+            }
+        }
+    }
+
+    #[test]
+    fn the_tiled_product_sums_as_the_one_row_product_does() {
+        let mut rng = Rng::new(8);
+        for (inputs, outputs, rows) in [(12, 51, 51), (51, 12, 51), (48, 144, 7), (5, 3, 2)] {
             let (wt, b, x) = (
                 numbers(&mut rng, inputs * outputs),
                 numbers(&mut rng, outputs),
                 numbers(&mut rng, rows * inputs),
             );
-            let (mut plain, mut wide) = (vec![0.0; rows * outputs], vec![0.0; rows * outputs]);
-            linear_rows_body(&wt, &b, &x, &mut plain, inputs, outputs, rows);
-            // SAFETY: the assertion above checked that the processor has AVX2.
-            unsafe { linear_rows_avx2(&wt, &b, &x, &mut wide, inputs, outputs, rows) };
-            assert!(plain
-                .iter()
-                .zip(&wide)
-                .all(|(p, w)| p.to_bits() == w.to_bits()));
-            // And both equal the one-row `linear`, sum for sum.
-            let mut one = vec![0.0; outputs];
-            linear(&wt, &b, &x[..inputs], &mut one);
-            assert!(one
-                .iter()
-                .zip(&plain)
-                .all(|(o, p)| o.to_bits() == p.to_bits()));
-            let (mut plain, mut wide) = (x.clone(), x.clone());
-            softmax_rows_body(&mut plain, inputs);
-            // SAFETY: as above.
-            unsafe { softmax_rows_avx2(&mut wide, inputs) };
-            assert!(plain
-                .iter()
-                .zip(&wide)
-                .all(|(p, w)| p.to_bits() == w.to_bits()));
-            let (mut plain_gate, mut wide_gate) = (x.clone(), x.clone());
-            geglu_body(&mut plain_gate, &b);
-            // SAFETY: as above.
-            unsafe { geglu_avx2(&mut wide_gate, &b) };
-            assert!(plain_gate
-                .iter()
-                .zip(&wide_gate)
-                .all(|(p, w)| p.to_bits() == w.to_bits()));
-            let total: f32 = plain[..inputs].iter().sum();
+            let mut tiled = vec![0.0; rows * outputs];
+            let shape = Shape::new(inputs, outputs, rows);
+            linear_rows(&wt, &b, &x, &mut tiled, shape);
+            for r in 0..rows {
+                let mut one = vec![0.0; outputs];
+                linear(&wt, &b, &x[r * inputs..(r + 1) * inputs], &mut one);
+                assert_eq!(
+                    one.map_bits(),
+                    tiled[r * outputs..(r + 1) * outputs].map_bits(),
+                    "row {r} of {rows}, {inputs} x {outputs}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn softmax_padding_at_minus_infinity_weighs_exactly_nothing() {
+        let mut rng = Rng::new(9);
+        for tokens in [1, 7, 8, 13, 53] {
+            let row = numbers(&mut rng, tokens);
+            let mut plain = row.clone();
+            softmax(&mut plain);
+            let mut padded = row.clone();
+            padded.resize(tokens.next_multiple_of(LANES), f32::NEG_INFINITY);
+            softmax(&mut padded);
+            assert_eq!(plain.map_bits(), padded[..tokens].map_bits());
+            assert!(padded[tokens..].iter().all(|&p| p == 0.0));
+            let total: f32 = plain.iter().sum();
             assert!((total - 1.0).abs() < 1e-5, "a softmax row sums to {total}");
+        }
+    }
+
+    trait Bits {
+        fn map_bits(&self) -> Vec<u32>;
+    }
+
+    impl Bits for [f32] {
+        fn map_bits(&self) -> Vec<u32> {
+            self.iter().map(|v| v.to_bits()).collect()
         }
     }
 }

@@ -1,8 +1,9 @@
-//! The planning teacher (docs/predator.md, section 6). Every other step it rolls out, on a copy
+//! The planning teacher (docs/predator.md, section 6). Every third step it rolls out, on a copy
 //! of the flock within 500 px run by the real simulation, a closed-loop interception policy for
-//! each candidate target (the 8 nearest boids, and "whichever boid can be met soonest") for 100
-//! steps, scores each rollout by its catches (earlier ones count more) and then by how close it
-//! ends to a boid, and takes the first action of the best. Far from every boid it intercepts.
+//! each candidate target (the 12 nearest boids, and "whichever boid can be met soonest") for
+//! 150 steps, scores each rollout by its catches (earlier ones count more) and then by how close
+//! it ends to a boid, and follows the best: its first action, then, until the next plan, an
+//! interception of its target. Far from every boid it intercepts.
 
 use super::encode::{pursuit, wrapped_delta, Observation};
 use super::episode::Policy;
@@ -18,7 +19,11 @@ pub struct Planner {
     pub replan_every: u32,
     /// Boids farther than this (on the torus) are left out of the rollouts.
     pub radius: f64,
+    /// Between replans, follow the best rollout's policy (intercept its target) rather than
+    /// repeat its first action.
+    pub follow: bool,
     plan: (f64, f64),
+    plan_target: Option<u32>,
     age: u32,
     world: State,
     caught: Vec<u32>,
@@ -28,10 +33,12 @@ impl Default for Planner {
     fn default() -> Self {
         Planner {
             targets: 12,
-            horizon: 100,
-            replan_every: 2,
+            horizon: 150,
+            replan_every: 3,
             radius: 500.0,
+            follow: true,
             plan: (0.0, 0.0),
+            plan_target: None,
             age: u32::MAX,
             world: State {
                 width: 0.0,
@@ -101,6 +108,14 @@ impl Policy for Planner {
     fn act(&mut self, state: &State, obs: &Observation) -> (f64, f64) {
         if self.age < self.replan_every {
             self.age += 1;
+            if self.follow {
+                let target = self
+                    .plan_target
+                    .filter(|id| state.boids.iter().any(|b| b.id == *id));
+                if let Some(action) = intercept_of(state, target) {
+                    return action;
+                }
+            }
             return self.plan;
         }
         self.age = 1;
@@ -120,14 +135,14 @@ impl Policy for Planner {
         let targets: Vec<Option<u32>> = std::iter::once(None)
             .chain(flock.iter().take(self.targets).map(|b| Some(b.id)))
             .collect();
-        let mut best = (f64::NEG_INFINITY, (0.0, 0.0));
+        let mut best = (f64::NEG_INFINITY, (0.0, 0.0), None);
         for target in targets {
             let (score, action) = self.rollout(state, &flock, target);
             if score > best.0 {
-                best = (score, action);
+                best = (score, action, target);
             }
         }
-        self.plan = best.1;
+        (self.plan, self.plan_target) = (best.1, best.2);
         self.plan
     }
 }

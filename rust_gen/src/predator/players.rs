@@ -15,7 +15,14 @@ pub enum PlayerSpec {
     Random,
     Pursuit,
     Lead,
-    Planner,
+    /// Candidate targets, rollout steps, steps a plan is kept, radius of the rollouts' flock.
+    Planner {
+        targets: usize,
+        horizon: u32,
+        replan_every: u32,
+        radius: f64,
+        follow: bool,
+    },
     Net(Arc<Transformer>),
 }
 
@@ -26,12 +33,13 @@ impl PlayerSpec {
             "random" => Ok(PlayerSpec::Random),
             "pursuit" => Ok(PlayerSpec::Pursuit),
             "lead" => Ok(PlayerSpec::Lead),
-            "planner" => Ok(PlayerSpec::Planner),
+            "planner" => planner_spec(""),
+            _ if text.starts_with("planner:") => planner_spec(&text["planner:".len()..]),
             _ => match text.strip_prefix("net:") {
                 Some(path) => Transformer::load(std::path::Path::new(path))
                     .map(|net| PlayerSpec::Net(Arc::new(net))),
                 None => Err(format!(
-                    "'{text}' is not a player: expected still, random, pursuit, lead, planner or net:FILE"
+                    "'{text}' is not a player: expected still, random, pursuit, lead, planner[:KEY=VALUE...] or net:FILE"
                 )),
             },
         }
@@ -44,10 +52,73 @@ impl PlayerSpec {
             PlayerSpec::Random => Box::new(RandomPlayer(rng)),
             PlayerSpec::Pursuit => Box::new(Pursuit),
             PlayerSpec::Lead => Box::new(Lead),
-            PlayerSpec::Planner => Box::new(Planner::default()),
+            PlayerSpec::Planner {
+                targets,
+                horizon,
+                replan_every,
+                radius,
+                follow,
+            } => {
+                let mut planner = Planner::default();
+                (planner.targets, planner.horizon) = (*targets, *horizon);
+                (planner.replan_every, planner.radius) = (*replan_every, *radius);
+                planner.follow = *follow;
+                Box::new(planner)
+            }
             PlayerSpec::Net(net) => Box::new(NetPlayer::new(net.clone())),
         }
     }
+}
+
+/// `planner` with some of its settings changed, `:`-separated (a list of players is
+/// comma-separated): `targets=12:horizon=150:replan=3:radius=500:follow=1` are the defaults.
+fn planner_spec(options: &str) -> Result<PlayerSpec, String> {
+    let base = Planner::default();
+    let (mut targets, mut horizon, mut replan_every, mut radius) =
+        (base.targets, base.horizon, base.replan_every, base.radius);
+    let mut follow = base.follow;
+    for option in options.split(':').filter(|o| !o.is_empty()) {
+        let bad = || {
+            format!(
+                "planner option '{option}': expected targets=N, horizon=N, replan=N (each >= 1), radius=PIXELS (> 0) or follow=0|1"
+            )
+        };
+        let (key, value) = option.split_once('=').ok_or_else(bad)?;
+        let whole = || {
+            value
+                .parse::<u32>()
+                .ok()
+                .filter(|&n| n >= 1)
+                .ok_or_else(bad)
+        };
+        match key {
+            "targets" => targets = whole()? as usize,
+            "horizon" => horizon = whole()?,
+            "replan" => replan_every = whole()?,
+            "follow" => {
+                follow = match value {
+                    "0" => false,
+                    "1" => true,
+                    _ => return Err(bad()),
+                }
+            }
+            "radius" => {
+                radius = value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|r| r.is_finite() && *r > 0.0)
+                    .ok_or_else(bad)?
+            }
+            _ => return Err(bad()),
+        }
+    }
+    Ok(PlayerSpec::Planner {
+        targets,
+        horizon,
+        replan_every,
+        radius,
+        follow,
+    })
 }
 
 /// One network call per step.

@@ -564,8 +564,8 @@ fn linear(wt: &[f32], b: &[f32], x: &[f32], y: &mut [f32]) {
 }
 
 /// `linear` for `rows` rows at once (x: rows x inputs, y: rows x outputs), in tiles of up to 4
-/// rows by 16 outputs accumulated in registers: each weight loaded serves 4 rows, each input 16
-/// outputs. Every output is the same sum in the same order as in `linear`, whatever the tiling
+/// rows (8 for narrow products) by 16 outputs accumulated in registers: each weight loaded
+/// serves 4 rows, each input 16 outputs. Every output is the same sum in the same order as in `linear`, whatever the tiling
 /// and whatever the vector width, each step a fused multiply-add, so the result is the same on
 /// every processor.
 #[inline(always)]

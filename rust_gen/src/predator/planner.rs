@@ -10,18 +10,36 @@ use super::episode::Policy;
 use super::players::{intercept, intercept_of};
 use super::sim::{Boid, State, V2};
 
-pub struct Planner {
+/// What a planner can be told; `planner:KEY=VALUE:...` in matches (see players.rs).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PlannerSettings {
     /// Candidate targets: the nearest this many boids, besides "earliest interception".
     pub targets: usize,
     /// Steps each rollout runs.
     pub horizon: u32,
-    /// A plan is kept for this many steps.
+    /// A plan is made every this many steps.
     pub replan_every: u32,
     /// Boids farther than this (on the torus) are left out of the rollouts.
     pub radius: f64,
-    /// Between replans, follow the best rollout's policy (intercept its target) rather than
+    /// Between plans, follow the best rollout's policy (intercept its target) rather than
     /// repeat its first action.
     pub follow: bool,
+}
+
+impl Default for PlannerSettings {
+    fn default() -> Self {
+        PlannerSettings {
+            targets: 12,
+            horizon: 150,
+            replan_every: 3,
+            radius: 500.0,
+            follow: true,
+        }
+    }
+}
+
+pub struct Planner {
+    settings: PlannerSettings,
     plan: (f64, f64),
     plan_target: Option<u32>,
     age: u32,
@@ -31,12 +49,14 @@ pub struct Planner {
 
 impl Default for Planner {
     fn default() -> Self {
+        Planner::new(PlannerSettings::default())
+    }
+}
+
+impl Planner {
+    pub fn new(settings: PlannerSettings) -> Planner {
         Planner {
-            targets: 12,
-            horizon: 150,
-            replan_every: 3,
-            radius: 500.0,
-            follow: true,
+            settings,
             plan: (0.0, 0.0),
             plan_target: None,
             age: u32::MAX,
@@ -80,15 +100,15 @@ impl Planner {
         self.world.boids.extend_from_slice(nearby);
         let (mut score, mut first) = (0.0, None);
         let mut target = target;
-        for t in 0..self.horizon {
+        let horizon = self.settings.horizon;
+        for t in 0..horizon {
             if target.is_some_and(|id| !self.world.boids.iter().any(|b| b.id == id)) {
                 target = None;
             }
             let action = intercept_of(&self.world, target).unwrap_or((0.0, 0.0));
             first.get_or_insert(action);
             self.world.step_into(action, &mut self.caught);
-            score +=
-                self.caught.len() as f64 * 1000.0 * (1.0 - t as f64 / (2.0 * self.horizon as f64));
+            score += self.caught.len() as f64 * 1000.0 * (1.0 - t as f64 / (2.0 * horizon as f64));
             if self.world.boids.is_empty() {
                 return (score, first.unwrap_or((0.0, 0.0)));
             }
@@ -106,9 +126,10 @@ impl Planner {
 
 impl Policy for Planner {
     fn act(&mut self, state: &State, obs: &Observation) -> (f64, f64) {
-        if self.age < self.replan_every {
+        let settings = self.settings;
+        if self.age < settings.replan_every {
             self.age += 1;
-            if self.follow {
+            if settings.follow {
                 let target = self
                     .plan_target
                     .filter(|id| state.boids.iter().any(|b| b.id == *id));
@@ -124,7 +145,7 @@ impl Policy for Planner {
             .boids
             .iter()
             .map(|b| (torus_distance(b.pos, p, state.width, state.height), *b))
-            .filter(|(d, _)| *d < self.radius)
+            .filter(|(d, _)| *d < settings.radius)
             .collect();
         if nearby.is_empty() {
             self.plan = intercept(state).unwrap_or_else(|| pursuit(obs));
@@ -133,7 +154,7 @@ impl Policy for Planner {
         nearby.sort_by(|a, b| a.0.total_cmp(&b.0));
         let flock: Vec<Boid> = nearby.iter().map(|(_, b)| *b).collect();
         let targets: Vec<Option<u32>> = std::iter::once(None)
-            .chain(flock.iter().take(self.targets).map(|b| Some(b.id)))
+            .chain(flock.iter().take(settings.targets).map(|b| Some(b.id)))
             .collect();
         let mut best = (f64::NEG_INFINITY, (0.0, 0.0), None);
         for target in targets {

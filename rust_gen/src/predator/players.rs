@@ -4,7 +4,7 @@
 use super::encode::{pursuit, Observation};
 use super::episode::Policy;
 use super::nn::{Scratch, Transformer};
-use super::planner::Planner;
+use super::planner::{Planner, PlannerSettings};
 use super::sim::State;
 use crate::core::Rng;
 use std::sync::Arc;
@@ -15,14 +15,7 @@ pub enum PlayerSpec {
     Random,
     Pursuit,
     Lead,
-    /// Candidate targets, rollout steps, steps a plan is kept, radius of the rollouts' flock.
-    Planner {
-        targets: usize,
-        horizon: u32,
-        replan_every: u32,
-        radius: f64,
-        follow: bool,
-    },
+    Planner(PlannerSettings),
     Net(Arc<Transformer>),
 }
 
@@ -52,19 +45,7 @@ impl PlayerSpec {
             PlayerSpec::Random => Box::new(RandomPlayer(rng)),
             PlayerSpec::Pursuit => Box::new(Pursuit),
             PlayerSpec::Lead => Box::new(Lead),
-            PlayerSpec::Planner {
-                targets,
-                horizon,
-                replan_every,
-                radius,
-                follow,
-            } => {
-                let mut planner = Planner::default();
-                (planner.targets, planner.horizon) = (*targets, *horizon);
-                (planner.replan_every, planner.radius) = (*replan_every, *radius);
-                planner.follow = *follow;
-                Box::new(planner)
-            }
+            PlayerSpec::Planner(settings) => Box::new(Planner::new(*settings)),
             PlayerSpec::Net(net) => Box::new(NetPlayer::new(net.clone())),
         }
     }
@@ -73,10 +54,7 @@ impl PlayerSpec {
 /// `planner` with some of its settings changed, `:`-separated (a list of players is
 /// comma-separated): `targets=12:horizon=150:replan=3:radius=500:follow=1` are the defaults.
 fn planner_spec(options: &str) -> Result<PlayerSpec, String> {
-    let base = Planner::default();
-    let (mut targets, mut horizon, mut replan_every, mut radius) =
-        (base.targets, base.horizon, base.replan_every, base.radius);
-    let mut follow = base.follow;
+    let mut settings = PlannerSettings::default();
     for option in options.split(':').filter(|o| !o.is_empty()) {
         let bad = || {
             format!(
@@ -92,18 +70,18 @@ fn planner_spec(options: &str) -> Result<PlayerSpec, String> {
                 .ok_or_else(bad)
         };
         match key {
-            "targets" => targets = whole()? as usize,
-            "horizon" => horizon = whole()?,
-            "replan" => replan_every = whole()?,
+            "targets" => settings.targets = whole()? as usize,
+            "horizon" => settings.horizon = whole()?,
+            "replan" => settings.replan_every = whole()?,
             "follow" => {
-                follow = match value {
+                settings.follow = match value {
                     "0" => false,
                     "1" => true,
                     _ => return Err(bad()),
                 }
             }
             "radius" => {
-                radius = value
+                settings.radius = value
                     .parse::<f64>()
                     .ok()
                     .filter(|r| r.is_finite() && *r > 0.0)
@@ -112,13 +90,7 @@ fn planner_spec(options: &str) -> Result<PlayerSpec, String> {
             _ => return Err(bad()),
         }
     }
-    Ok(PlayerSpec::Planner {
-        targets,
-        horizon,
-        replan_every,
-        radius,
-        follow,
-    })
+    Ok(PlayerSpec::Planner(settings))
 }
 
 /// One network call per step.

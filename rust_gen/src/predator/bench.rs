@@ -3,7 +3,7 @@
 
 use super::encode::Observation;
 use super::episode::Protocol;
-use super::nn::{random_browser_file, Scratch, Transformer};
+use super::nn::{random_browser_file, Build, Scratch, Transformer};
 use super::sim::{Boid, Predator, State, V2};
 use super::task::{PredatorGenerator, Teacher};
 use crate::core::cli::{progress_bar, thread_pool};
@@ -95,7 +95,7 @@ fn samples_per_second(teacher: Teacher, episodes: u32, threads: usize, repeats: 
     )
 }
 
-fn inference_us(boids: usize, repeats: usize) -> f64 {
+fn inference_us(build: Build, boids: usize, repeats: usize) -> f64 {
     let mut rng = Rng::new(3);
     let net = Transformer::from_value(&random_browser_file(&mut rng, 48, 4, 3, 96), "random")
         .expect("valid weights");
@@ -109,7 +109,7 @@ fn inference_us(boids: usize, repeats: usize) -> f64 {
                 let started = Instant::now();
                 let mut sink = 0.0f32;
                 for _ in 0..calls {
-                    sink += net.forward(&obs, &mut scratch)[0];
+                    sink += net.forward_with(build, &obs, &mut scratch)[0];
                 }
                 std::hint::black_box(sink);
                 started.elapsed().as_secs_f64() * 1e6 / calls as f64
@@ -128,8 +128,17 @@ pub fn run(args: BenchArgs) -> ExitCode {
             .into_iter()
             .filter(|b| args.boids.is_none_or(|only| only == *b))
         {
-            let us = inference_us(boids, repeats);
-            println!("inference, 48/4/3/96 network, {boids} boids: {us:.1} us per call (1 thread)");
+            // Every build this processor runs, the one `forward` picks first; the baseline only
+            // where it is the one (with software fused multiply-adds it is ~100x slower).
+            let best = Build::detect();
+            let builds = Build::ALL.iter().filter(|b| b.runs_here());
+            for build in builds.filter(|b| **b != Build::Baseline || best == Build::Baseline) {
+                let us = inference_us(*build, boids, repeats);
+                println!(
+                    "inference, 48/4/3/96 network, {boids} boids: {us:.1} us per call (1 thread, {} build)",
+                    build.name()
+                );
+            }
         }
         return ExitCode::SUCCESS;
     }
@@ -156,14 +165,17 @@ pub fn run(args: BenchArgs) -> ExitCode {
         );
         teachers.push(json!({"teacher": format!("{teacher:?}").to_lowercase(), "episodes": episodes, "samples_per_second_1_thread": one, "samples_per_second_all_cores": all, "samples_per_second_per_core": all / cores as f64}));
     }
-    let us = inference_us(50, repeats);
-    println!("\ninference, 48/4/3/96 network, 50 boids: {us:.1} us per call (1 thread)");
+    let us = inference_us(Build::detect(), 50, repeats);
+    let build = Build::detect().name();
+    println!(
+        "\ninference, 48/4/3/96 network, 50 boids: {us:.1} us per call (1 thread, {build} build)"
+    );
     let protocol = Protocol::Default {
         max_boids: 50,
         steps: 1500,
     };
     let report = json!({"cores": cores, "repeats": repeats, "statistic": "median", "protocol": format!("{protocol:?}"),
-        "simulation": sim, "teachers": teachers, "inference_us_per_call_50_boids": us});
+        "simulation": sim, "teachers": teachers, "inference_us_per_call_50_boids": us, "inference_build": build});
     if let Some(path) = args.out {
         if let Err(e) = std::fs::write(&path, serde_json::to_string_pretty(&report).expect("json"))
         {

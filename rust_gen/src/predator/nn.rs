@@ -15,8 +15,9 @@ const LANES: usize = 8;
 struct Block {
     ln: (Vec<f32>, Vec<f32>),
     // Matrices are stored transposed at load, [in][out], but for the keys' (see `block`).
-    q_w: Vec<f32>, // the queries' weights and bias, times 1/sqrt(head size)
-    q_b: Vec<f32>,
+    // The queries' weights [out][in] with their bias as a last column, all times 1/sqrt(head
+    // size): the queries come out transposed (see `block`).
+    q_wb: Vec<f32>,
     k_w: Vec<f32>, // [out][in], as in the file; no bias (see `block`)
     v_w: Vec<f32>,
     v_b: Vec<f32>,
@@ -48,13 +49,19 @@ pub struct Transformer {
 pub struct Scratch {
     x: Vec<f32>,
     h: Vec<f32>,
-    h_t: Vec<f32>,    // h transposed, [d][padded]
-    q: Vec<f32>,      // [rows][d]
-    keys: Vec<f32>,   // transposed, [d][padded]
-    values: Vec<f32>, // [padded][d]
-    att: Vec<f32>,
-    scores: Vec<f32>,
-    zeros: Vec<f32>, // a zero bias for the attention products
+    h_t: Vec<f32>,        // h transposed, [d + 1][padded], the last row ones
+    queries: Vec<f32>,    // transposed, [d][rows, padded to 8]
+    keys: Vec<f32>,       // transposed, [d][padded]
+    values: Vec<f32>,     // [tokens][d]
+    att: Vec<f32>,        // [tokens][d]
+    scores: Vec<f32>,     // a head's, transposed: [tokens][rows, padded to 8]
+    inv_totals: Vec<f32>, // 1 / each column of exponentials' total
+    // The last block's (see `last_block`):
+    h_cls: Vec<f32>,  // [d + 1], h of the CLS token and a one
+    q_cls: Vec<f32>,  // [d], its query
+    back: Vec<f32>,   // [d][heads, padded to 8], W_k^T q for each head
+    pooled: Vec<f32>, // [heads][d], sum_t p_t h_t for each head
+    zeros: Vec<f32>,  // a zero bias for the attention products
     gate: Vec<f32>,
     up: Vec<f32>,
 }
@@ -226,8 +233,11 @@ impl Transformer {
             let (qkv_w, qkv_b) = (l("qkv_weight", &[3 * d, d])?, l("qkv_bias", &[3 * d])?);
             blocks.push(Block {
                 ln: (l("ln_scale", &[d])?, l("ln_bias", &[d])?),
-                q_w: transpose(qkv_w[..d * d].iter().map(|w| w * scale).collect(), d, d),
-                q_b: qkv_b[..d].iter().map(|b| b * scale).collect(),
+                q_wb: qkv_w[..d * d]
+                    .chunks_exact(d)
+                    .zip(&qkv_b[..d])
+                    .flat_map(|(row, b)| row.iter().chain([b]).map(|w| w * scale))
+                    .collect(),
                 k_w: qkv_w[d * d..2 * d * d].to_vec(),
                 v_w: transpose(qkv_w[2 * d * d..].to_vec(), d, d),
                 v_b: qkv_b[2 * d..].to_vec(),
@@ -279,13 +289,24 @@ impl Transformer {
 
     /// The action (two numbers in (-1, 1)) for an observation.
     pub fn forward(&self, obs: &Observation, s: &mut Scratch) -> [f32; 2] {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the processor has AVX2 and FMA, the features the function is compiled for.
-            return unsafe { self.forward_avx2(obs, s) };
+        self.forward_with(Build::detect(), obs, s)
+    }
+
+    /// `forward` in a given build (for benchmarks); it panics where the processor lacks it.
+    pub fn forward_with(&self, build: Build, obs: &Observation, s: &mut Scratch) -> [f32; 2] {
+        assert!(
+            build.runs_here(),
+            "the {} build needs features this processor lacks",
+            build.name()
+        );
+        match build {
+            // SAFETY: the processor has the features each function is compiled for (asserted).
+            #[cfg(target_arch = "x86_64")]
+            Build::Avx512 => unsafe { self.forward_avx512(obs, s) },
+            #[cfg(target_arch = "x86_64")]
+            Build::Avx2Fma => unsafe { self.forward_avx2(obs, s) },
+            Build::Baseline => self.forward_body::<Baseline>(obs, s),
         }
-        self.forward_body::<Baseline>(obs, s)
     }
 
     /// `forward` compiled for 8-wide vectors and fused multiply-adds. The arithmetic is the same
@@ -298,20 +319,36 @@ impl Transformer {
         self.forward_body::<Avx2Fma>(obs, s)
     }
 
+    /// `forward` for 16-wide vectors, where the processor has them: the same code, so the same
+    /// bits (tested), but each 16-output tile of a product is one vector instead of two, and
+    /// the compiler has 32 vector registers instead of 16 (about a fifth faster at 50 boids).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn forward_avx512(&self, obs: &Observation, s: &mut Scratch) -> [f32; 2] {
+        self.forward_body::<Avx512>(obs, s)
+    }
+
     #[inline(always)]
     fn forward_body<K: Kernels>(&self, obs: &Observation, s: &mut Scratch) -> [f32; 2] {
         let (d, ff) = (self.d_model, self.ffn_hidden);
         let tokens = 3 + obs.boids.len();
         let padded = tokens.next_multiple_of(LANES);
+        // The widest rows of scores: a query per token, or (the last block) a head per column.
+        let wide = padded.max(self.n_heads.next_multiple_of(LANES));
         for (buf, len) in [
             (&mut s.x, tokens * d),
-            (&mut s.h, tokens * d),
-            (&mut s.h_t, padded * d),
-            (&mut s.q, tokens * d),
+            (&mut s.h, padded * d),
+            (&mut s.h_t, padded * (d + 1)),
+            (&mut s.queries, padded * d),
             (&mut s.keys, padded * d),
-            (&mut s.values, padded * d),
+            (&mut s.values, tokens * d),
             (&mut s.att, tokens * d),
-            (&mut s.scores, tokens * padded),
+            (&mut s.scores, tokens * wide),
+            (&mut s.inv_totals, wide),
+            (&mut s.h_cls, d + 1),
+            (&mut s.q_cls, d),
+            (&mut s.back, d * self.n_heads.next_multiple_of(LANES)),
+            (&mut s.pooled, self.n_heads * d),
             (&mut s.zeros, padded + d),
             (&mut s.gate, tokens * ff),
             (&mut s.up, tokens * ff),
@@ -340,45 +377,55 @@ impl Transformer {
             let at = (3 + k) * d;
             linear(&self.boid.0, &self.boid.1, &f32s(b), &mut s.x[at..at + d]);
         }
-        let last = self.blocks.len().saturating_sub(1);
-        for (i, block) in self.blocks.iter().enumerate() {
-            // After the last block only the CLS token is read: compute only its row there.
-            let rows = if i == last { 1 } else { tokens };
-            self.block::<K>(block, tokens, rows, s);
+        if let Some((last, blocks)) = self.blocks.split_last() {
+            for block in blocks {
+                self.block::<K>(block, tokens, s);
+            }
+            self.last_block::<K>(last, tokens, s);
         }
         let mut out = [0.0f32; 2];
         linear(&self.output.0, &self.output.1, &s.x[..d], &mut out);
         out.map(f32::tanh)
     }
 
-    /// One head's attention of the first `rows` tokens over all `tokens`: scores = Q K^T, then
-    /// softmax(scores) V into the head's columns of `s.att`, each product read and written in
-    /// place. The keys and values are padded with zeros to a multiple of 8 tokens and the padded
-    /// scores set to -inf: every row of scores is then whole vectors (no masked loads and
-    /// stores, slow on some processors), and the padding weighs exactly 0, so the sums are the
-    /// same as over the tokens alone.
+    /// One head's attention of the first `rows` tokens over all `tokens`: softmax(Q K^T) V into
+    /// the head's columns of `s.att`, computed transposed, as S^T = K Q^T. The softmax then runs
+    /// down the columns of S^T, eight queries at a time in the lanes of a vector, with no sums
+    /// across a vector. Its division by the total waits until after the product with the
+    /// values, where a query has 12 numbers instead of one per token. Each product reads and
+    /// writes in place.
     #[inline(always)]
-    fn attention_head<K: Kernels>(&self, head: usize, tokens: usize, rows: usize, s: &mut Scratch) {
+    fn attention_head<K: Kernels>(&self, head: usize, tokens: usize, s: &mut Scratch) {
         let d = self.d_model;
         let hd = d / self.n_heads;
-        let padded = tokens.next_multiple_of(LANES);
+        let (rows, padded) = (tokens, tokens.next_multiple_of(LANES));
+        let queries = padded; // the columns of S^T
         let at = head * hd;
-        let scores = &mut s.scores[..rows * padded];
-        let shape = Shape::new(hd, padded, rows).strides(d, padded, padded);
-        K::linear_rows(&s.keys[at * padded..], &s.zeros, &s.q[at..], scores, shape);
-        for row in scores.chunks_exact_mut(padded) {
-            row[tokens..].fill(f32::NEG_INFINITY);
-        }
-        K::softmax_rows(scores, padded);
-        let shape = Shape::new(padded, hd, rows).strides(padded, d, d);
+        let scores = &mut s.scores[..tokens * queries];
+        let shape = Shape::new(hd, queries, tokens).x_transposed(padded);
+        K::linear_rows(
+            &s.queries[at * queries..],
+            &s.zeros,
+            &s.keys[at * padded..],
+            scores,
+            shape,
+        );
+        K::softmax_columns(scores, queries, &mut s.inv_totals);
+        let shape = Shape::new(tokens, hd, rows)
+            .strides(1, d, d)
+            .x_transposed(queries);
         K::linear_rows(&s.values[at..], &s.zeros, scores, &mut s.att[at..], shape);
+        for (row, inv) in s.att.chunks_exact_mut(d).zip(&s.inv_totals[..rows]) {
+            for v in &mut row[at..at + hd] {
+                *v *= inv;
+            }
+        }
     }
 
-    /// A pre-norm block. Only the first `rows` tokens are updated (all but in the last block,
-    /// where only the CLS token is read), but every token is a key and a value.
+    /// A pre-norm block (but the last, see `last_block`).
     #[inline(always)]
-    fn block<K: Kernels>(&self, b: &Block, tokens: usize, rows: usize, s: &mut Scratch) {
-        let (d, ff, heads) = (self.d_model, self.ffn_hidden, self.n_heads);
+    fn block<K: Kernels>(&self, b: &Block, tokens: usize, s: &mut Scratch) {
+        let (d, heads) = (self.d_model, self.n_heads);
         let padded = tokens.next_multiple_of(LANES);
         for t in 0..tokens {
             layer_norm(
@@ -387,7 +434,6 @@ impl Transformer {
                 &mut s.h[t * d..(t + 1) * d],
             );
         }
-        K::linear_rows(&b.q_w, &b.q_b, &s.h, &mut s.q, Shape::new(d, d, rows));
         K::linear_rows(
             &b.v_w,
             &b.v_b,
@@ -395,18 +441,25 @@ impl Transformer {
             &mut s.values,
             Shape::new(d, d, tokens),
         );
-        s.values[tokens * d..padded * d].fill(0.0);
-        // The keys come out transposed, [d][padded], as the score product reads them: K^T =
-        // W_k h^T, with h^T padded by zero columns. The keys' bias is left out: it adds q . b_k
-        // to every score of a query's row, which the softmax cancels.
-        for (t, row) in s.h[..tokens * d].chunks_exact(d).enumerate() {
-            for (c, v) in row.iter().enumerate() {
-                s.h_t[c * padded + t] = *v;
+        // h^T, padded by zero columns, with a row of ones: the queries and keys come out
+        // transposed from it, Q^T = [W_q b_q] [h^T; 1] and K^T = W_k h^T, as the score product
+        // reads them. The keys' bias is left out: it adds q . b_k to every score of a query,
+        // which the softmax cancels.
+        s.h[tokens * d..padded * d].fill(0.0);
+        for (t0, rows8) in s.h[..padded * d].chunks_exact(LANES * d).enumerate() {
+            for (c, column) in s.h_t[..d * padded].chunks_exact_mut(padded).enumerate() {
+                let block: [f32; LANES] = std::array::from_fn(|k| rows8[k * d + c]);
+                column[t0 * LANES..(t0 + 1) * LANES].copy_from_slice(&block);
             }
         }
-        for c in 0..d {
-            s.h_t[c * padded + tokens..(c + 1) * padded].fill(0.0);
-        }
+        s.h_t[d * padded..(d + 1) * padded].fill(1.0);
+        K::linear_rows(
+            &s.h_t,
+            &s.zeros,
+            &b.q_wb,
+            &mut s.queries,
+            Shape::new(d + 1, padded, d).strides(d + 1, padded, padded),
+        );
         K::linear_rows(
             &s.h_t,
             &s.zeros,
@@ -415,8 +468,80 @@ impl Transformer {
             Shape::new(d, padded, d),
         );
         for head in 0..heads {
-            self.attention_head::<K>(head, tokens, rows, s);
+            self.attention_head::<K>(head, tokens, s);
         }
+        self.finish_block::<K>(b, tokens, s);
+    }
+
+    /// The last block, for the CLS token only, the only one read after it. Its attention needs
+    /// neither the keys nor the values of the tokens: for the CLS query q of a head, and p the
+    /// softmax of its scores over the tokens' normed inputs h_t, q . (W_k h_t) = (W_k^T q) . h_t,
+    /// and sum_t p_t (W_v h_t + b_v) = W_v (sum_t p_t h_t) + b_v, as the p_t sum to 1. So each
+    /// query goes back through W_k and the weights apply to h: about a tenth of the products
+    /// of the other blocks (the same sums, in another order).
+    #[inline(always)]
+    fn last_block<K: Kernels>(&self, b: &Block, tokens: usize, s: &mut Scratch) {
+        let (d, heads) = (self.d_model, self.n_heads);
+        let (hd, width) = (d / heads, heads.next_multiple_of(LANES));
+        for t in 0..tokens {
+            layer_norm(
+                &s.x[t * d..(t + 1) * d],
+                &b.ln,
+                &mut s.h[t * d..(t + 1) * d],
+            );
+        }
+        s.h_cls[..d].copy_from_slice(&s.h[..d]);
+        s.h_cls[d] = 1.0;
+        // q = [W_q b_q] [h_0; 1]; then W_k^T q per head, head by head into the columns of
+        // `back` ([d][width], the padding columns zero).
+        let shape = Shape::new(d + 1, 1, d);
+        K::linear_rows(&s.h_cls, &s.zeros, &b.q_wb, &mut s.q_cls, shape);
+        s.back[..d * width].fill(0.0);
+        for head in 0..heads {
+            let at = head * hd;
+            let shape = Shape::new(hd, 1, d).strides(1, 1, width).x_transposed(d);
+            K::linear_rows(
+                &s.q_cls[at..],
+                &s.zeros,
+                &b.k_w[at * d..],
+                &mut s.back[head..],
+                shape,
+            );
+        }
+        // The scores, [tokens][width], a head a column; their softmax down the columns; then
+        // sum_t p_t h_t, a head a row of `pooled`.
+        let scores = &mut s.scores[..tokens * width];
+        K::linear_rows(
+            &s.back,
+            &s.zeros,
+            &s.h,
+            scores,
+            Shape::new(d, width, tokens),
+        );
+        K::softmax_columns(scores, width, &mut s.inv_totals);
+        let shape = Shape::new(tokens, d, heads)
+            .strides(1, d, d)
+            .x_transposed(width);
+        K::linear_rows(&s.h, &s.zeros, scores, &mut s.pooled, shape);
+        for (row, inv) in s.pooled.chunks_exact_mut(d).zip(&s.inv_totals[..heads]) {
+            for v in row {
+                *v *= inv;
+            }
+        }
+        for head in 0..heads {
+            let at = head * hd;
+            let shape = Shape::new(d, hd, 1).strides(d, d, d);
+            let (w, bias) = (&b.v_w[at..], &b.v_b[at..]);
+            K::linear_rows(w, bias, &s.pooled[head * d..], &mut s.att[at..], shape);
+        }
+        self.finish_block::<K>(b, 1, s);
+    }
+
+    /// The rest of a block for its first `rows` tokens, from the heads' outputs in `s.att`:
+    /// the attention's output projection, the residual, the feed-forward part, the residual.
+    #[inline(always)]
+    fn finish_block<K: Kernels>(&self, b: &Block, rows: usize, s: &mut Scratch) {
+        let (d, ff) = (self.d_model, self.ffn_hidden);
         K::linear_rows(&b.out_w, &b.out_b, &s.att, &mut s.h, Shape::new(d, d, rows));
         for (x, y) in s.x[..rows * d].iter_mut().zip(&s.h[..rows * d]) {
             *x += y;
@@ -452,13 +577,16 @@ impl Transformer {
 
 /// The shape of a product y = x W + b: x is rows x inputs, W inputs x outputs (stored [in][out]),
 /// y rows x outputs; each matrix's rows lie `ld*` numbers apart in its slice (its leading
-/// dimension), so a product can read and write columns of a larger matrix in place.
+/// dimension), so a product can read and write columns of a larger matrix in place. A row of
+/// x may also be a column (`x_step`: the distance between its numbers), so a product can read
+/// x transposed.
 #[derive(Clone, Copy)]
 struct Shape {
     inputs: usize,
     outputs: usize,
     rows: usize,
     ldx: usize,
+    x_step: usize,
     ldw: usize,
     ldy: usize,
 }
@@ -471,6 +599,7 @@ impl Shape {
             outputs,
             rows,
             ldx: inputs,
+            x_step: 1,
             ldw: outputs,
             ldy: outputs,
         }
@@ -484,14 +613,74 @@ impl Shape {
             ..self
         }
     }
+
+    /// x read transposed: its rows are columns of a matrix whose rows lie `ld` apart.
+    fn x_transposed(self, ld: usize) -> Shape {
+        Shape {
+            ldx: 1,
+            x_step: ld,
+            ..self
+        }
+    }
 }
 
-/// The three kernels that take most of a call, in two builds: `Avx2Fma` runs them compiled for
-/// 8-wide vectors and fused multiply-adds (each its own function: inlined into one large
+/// The builds of `forward`, the widest first; `detect` picks the widest this processor runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Build {
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    #[cfg(target_arch = "x86_64")]
+    Avx2Fma,
+    Baseline,
+}
+
+impl Build {
+    pub const ALL: &[Build] = &[
+        #[cfg(target_arch = "x86_64")]
+        Build::Avx512,
+        #[cfg(target_arch = "x86_64")]
+        Build::Avx2Fma,
+        Build::Baseline,
+    ];
+
+    /// The widest build this processor runs.
+    pub fn detect() -> Build {
+        Build::ALL
+            .iter()
+            .copied()
+            .find(|b| b.runs_here())
+            .unwrap_or(Build::Baseline)
+    }
+
+    pub fn runs_here(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        use std::arch::is_x86_feature_detected as has;
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Build::Avx512 => has!("avx512f") && has!("avx2") && has!("fma"),
+            #[cfg(target_arch = "x86_64")]
+            Build::Avx2Fma => has!("avx2") && has!("fma"),
+            Build::Baseline => true,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Build::Avx512 => "AVX-512F+FMA",
+            #[cfg(target_arch = "x86_64")]
+            Build::Avx2Fma => "AVX2+FMA",
+            Build::Baseline => "baseline",
+        }
+    }
+}
+
+/// The three kernels that take most of a call, in three builds: `Avx512` and `Avx2Fma` run them
+/// compiled for 16- and 8-wide vectors and fused multiply-adds (each its own function: inlined into one large
 /// function, the compiler stops vectorising the tiles), `Baseline` for any processor.
 trait Kernels {
     fn linear_rows(wt: &[f32], b: &[f32], x: &[f32], y: &mut [f32], shape: Shape);
-    fn softmax_rows(scores: &mut [f32], tokens: usize);
+    fn softmax_columns(scores: &mut [f32], width: usize, inv_totals: &mut [f32]);
     fn geglu(gate: &mut [f32], up: &[f32]);
 }
 
@@ -501,8 +690,8 @@ impl Kernels for Baseline {
     fn linear_rows(wt: &[f32], b: &[f32], x: &[f32], y: &mut [f32], shape: Shape) {
         linear_rows(wt, b, x, y, shape);
     }
-    fn softmax_rows(scores: &mut [f32], tokens: usize) {
-        softmax_rows(scores, tokens);
+    fn softmax_columns(scores: &mut [f32], width: usize, inv_totals: &mut [f32]) {
+        softmax_columns(scores, width, inv_totals);
     }
     fn geglu(gate: &mut [f32], up: &[f32]) {
         geglu(gate, up);
@@ -519,14 +708,52 @@ impl Kernels for Avx2Fma {
         // SAFETY: see the type: the processor has AVX2 and FMA.
         unsafe { linear_rows_avx2(wt, b, x, y, shape) }
     }
-    fn softmax_rows(scores: &mut [f32], tokens: usize) {
+    fn softmax_columns(scores: &mut [f32], width: usize, inv_totals: &mut [f32]) {
         // SAFETY: as above.
-        unsafe { softmax_rows_avx2(scores, tokens) }
+        unsafe { softmax_columns_avx2(scores, width, inv_totals) }
     }
     fn geglu(gate: &mut [f32], up: &[f32]) {
         // SAFETY: as above.
         unsafe { geglu_avx2(gate, up) }
     }
+}
+
+/// Only `forward_avx512` uses it, which runs only where the processor has AVX-512F.
+#[cfg(target_arch = "x86_64")]
+struct Avx512;
+
+#[cfg(target_arch = "x86_64")]
+impl Kernels for Avx512 {
+    fn linear_rows(wt: &[f32], b: &[f32], x: &[f32], y: &mut [f32], shape: Shape) {
+        // SAFETY: see the type: the processor has AVX-512F, AVX2 and FMA.
+        unsafe { linear_rows_avx512(wt, b, x, y, shape) }
+    }
+    fn softmax_columns(scores: &mut [f32], width: usize, inv_totals: &mut [f32]) {
+        // SAFETY: as above.
+        unsafe { softmax_columns_avx512(scores, width, inv_totals) }
+    }
+    fn geglu(gate: &mut [f32], up: &[f32]) {
+        // SAFETY: as above.
+        unsafe { geglu_avx512(gate, up) }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn linear_rows_avx512(wt: &[f32], b: &[f32], x: &[f32], y: &mut [f32], shape: Shape) {
+    linear_rows(wt, b, x, y, shape);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn softmax_columns_avx512(scores: &mut [f32], width: usize, inv_totals: &mut [f32]) {
+    softmax_columns(scores, width, inv_totals);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn geglu_avx512(gate: &mut [f32], up: &[f32]) {
+    geglu(gate, up);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -537,8 +764,8 @@ fn linear_rows_avx2(wt: &[f32], b: &[f32], x: &[f32], y: &mut [f32], shape: Shap
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn softmax_rows_avx2(scores: &mut [f32], tokens: usize) {
-    softmax_rows(scores, tokens);
+fn softmax_columns_avx2(scores: &mut [f32], width: usize, inv_totals: &mut [f32]) {
+    softmax_columns(scores, width, inv_totals);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -623,20 +850,25 @@ impl Matmul<'_> {
         let Shape {
             inputs,
             ldx,
+            x_step,
             ldw,
             ldy,
             ..
         } = self.shape;
-        let mut xs: [&[f32]; R] = [&[]; R];
-        for (r, x) in xs.iter_mut().enumerate() {
-            *x = &self.x[(r0 + r) * ldx..][..inputs];
-        }
         let mut acc = [[0f32; C]; R];
+        // Checked once here, so that the loop below runs without a bounds check per input.
+        assert!(
+            inputs == 0
+                || ((r0 + R - 1) * ldx + (inputs - 1) * x_step < self.x.len()
+                    && (inputs - 1) * ldw + j0 + C <= self.wt.len())
+        );
         for i in 0..inputs {
-            let w: &[f32; C] = self.wt[i * ldw + j0..][..C].try_into().expect("C weights");
+            // SAFETY: i * ldw + j0 + C <= (inputs - 1) * ldw + j0 + C <= wt.len() (asserted).
+            let w: &[f32; C] = unsafe { &*self.wt.as_ptr().add(i * ldw + j0).cast::<[f32; C]>() };
             let mut a = [0f32; R];
-            for (ar, x) in a.iter_mut().zip(&xs) {
-                *ar = x[i];
+            for (r, ar) in a.iter_mut().enumerate() {
+                // SAFETY: (r0 + r) * ldx + i * x_step is at most the index asserted above.
+                *ar = unsafe { *self.x.as_ptr().add((r0 + r) * ldx + i * x_step) };
             }
             for r in 0..R {
                 for c in 0..C {
@@ -665,59 +897,42 @@ fn transpose(m: Vec<f32>, rows: usize, cols: usize) -> Vec<f32> {
     t
 }
 
-/// `softmax` of each row of `tokens` numbers.
+/// A softmax down each column of `scores` (rows of `width` numbers, a multiple of 8) but for
+/// its last step: in place, e^(v - the column's max), and 1 / each column's total into
+/// `inv_totals`. Eight columns at a time run in the lanes of a vector; each column's maximum
+/// and total go down its rows in order, so the result is the same on every processor.
 #[inline(always)]
-fn softmax_rows(scores: &mut [f32], tokens: usize) {
-    for row in scores.chunks_exact_mut(tokens) {
-        softmax(row);
+fn softmax_columns(scores: &mut [f32], width: usize, inv_totals: &mut [f32]) {
+    for j0 in (0..width).step_by(LANES) {
+        let mut max = [f32::NEG_INFINITY; LANES];
+        for row in scores.chunks_exact(width) {
+            for (m, v) in max.iter_mut().zip(&row[j0..j0 + LANES]) {
+                *m = if *v > *m { *v } else { *m }; // not f32::max: its NaN rules cost more
+            }
+        }
+        let mut totals = [0f32; LANES];
+        for row in scores.chunks_exact_mut(width) {
+            for ((v, m), total) in row[j0..j0 + LANES].iter_mut().zip(&max).zip(&mut totals) {
+                *v = exp(*v - m);
+                *total += *v;
+            }
+        }
+        for (inv, total) in inv_totals[j0..j0 + LANES].iter_mut().zip(totals) {
+            *inv = 1.0 / total;
+        }
     }
 }
 
-/// The softmax of a row, in place. Maxima and sums run in 8 lanes combined in a fixed order:
-/// the loops vectorise, and the result is the same on every processor.
-#[inline(always)]
-fn softmax(row: &mut [f32]) {
-    let mut lanes = [f32::NEG_INFINITY; LANES];
-    let mut chunks = row.chunks_exact(LANES);
-    for chunk in &mut chunks {
-        for (m, v) in lanes.iter_mut().zip(chunk) {
-            *m = if *v > *m { *v } else { *m }; // not f32::max: its NaN rules cost more
-        }
-    }
-    for (m, v) in lanes.iter_mut().zip(chunks.remainder()) {
-        *m = if *v > *m { *v } else { *m };
-    }
-    let max = lanes
-        .into_iter()
-        .fold(f32::NEG_INFINITY, |a, b| if b > a { b } else { a });
-    let mut sums = [0f32; LANES];
-    let mut chunks = row.chunks_exact_mut(LANES);
-    for chunk in &mut chunks {
-        for (total, v) in sums.iter_mut().zip(chunk) {
-            *v = exp(*v - max);
-            *total += *v;
-        }
-    }
-    for (total, v) in sums.iter_mut().zip(chunks.into_remainder()) {
-        *v = exp(*v - max);
-        *total += *v;
-    }
-    let inv_total = 1.0 / sums.iter().sum::<f32>();
-    for v in row {
-        *v *= inv_total;
-    }
-}
-
-/// e^x in f32 from + - * and shifts (Cephes' expf: x = k ln 2 + r, a degree-7 polynomial in r),
-/// within about 2 ulp. Unlike the C library's expf it is the same on every processor, and a
-/// row of them vectorises. Below -87 it returns 0 (e^-87 is near the smallest normal f32; a
-/// softmax's padding, at -inf, must weigh exactly 0).
+/// e^x in f32 for x <= 0 (a softmax's scores less their maximum), from + - * and shifts
+/// (Cephes' expf: x = k ln 2 + r, a degree-7 polynomial in r), within about 2 ulp. Unlike the C
+/// library's expf it is the same on every processor, and a row of them vectorises. Below -87
+/// it returns e^-87 (about 1.6e-38, near the smallest normal f32): beside the column maximum's
+/// 1 it weighs nothing, and the check costs less than a 0 would.
 #[inline(always)]
 fn exp(x: f32) -> f32 {
     // 1.5 * 2^23: adding it rounds x log2(e) to an integer k, held in the low bits of y.
     const ROUNDER: f32 = 12_582_912.0;
-    let below = x < -87.0;
-    let x = x.clamp(-87.0, 88.0);
+    let x = if x < -87.0 { -87.0 } else { x };
     let y = x.mul_add(std::f32::consts::LOG2_E, ROUNDER);
     let k = y - ROUNDER;
     // ln 2 in two parts, the first with few bits, so that r keeps its digits.
@@ -731,12 +946,7 @@ fn exp(x: f32) -> f32 {
     let e = p.mul_add(r * r, r) + 1.0;
     // 2^k: y's bits end in k (two's complement); shifted into the exponent field, the bits
     // above fall off.
-    let value = e * f32::from_bits(y.to_bits().wrapping_add(127) << 23);
-    if below {
-        0.0
-    } else {
-        value
-    }
+    e * f32::from_bits(y.to_bits().wrapping_add(127) << 23)
 }
 
 #[inline(always)]
@@ -856,7 +1066,7 @@ mod tests {
     fn exp_is_within_a_few_ulp_of_the_exact_value() {
         let mut worst = 0f64;
         for i in 0..=200_000 {
-            let x = -87.0 + 175.0 * i as f32 / 200_000.0;
+            let x = -87.0 + 87.0 * i as f32 / 200_000.0;
             let exact = (x as f64).exp();
             worst = worst.max(((exp(x) as f64) - exact).abs() / exact);
         }
@@ -866,9 +1076,9 @@ mod tests {
             "largest relative error {worst}"
         );
         assert_eq!(exp(0.0), 1.0);
-        assert_eq!(exp(-87.5), 0.0);
-        assert_eq!(exp(f32::NEG_INFINITY), 0.0);
-        assert!(exp(-86.9) > 0.0);
+        assert_eq!(exp(-87.5), exp(-87.0));
+        assert_eq!(exp(f32::NEG_INFINITY), exp(-87.0));
+        assert!(exp(-87.0) > 0.0 && exp(-87.0) < 2e-38);
     }
 
     #[test]
@@ -887,13 +1097,24 @@ mod tests {
         assert!(((erf(tiny) as f64 - exact) / exact).abs() < 4.0 * f32::EPSILON as f64);
     }
 
+    /// Every wide build this processor runs, against the baseline. A processor without AVX2
+    /// fails the test: it could compare nothing.
     #[test]
     #[cfg(target_arch = "x86_64")]
-    fn the_avx2_build_equals_the_baseline_bit_for_bit() {
-        assert!(
-            std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma"),
-            "this test compares the AVX2+FMA build of the network and needs such a processor"
+    fn the_wide_builds_equal_the_baseline_bit_for_bit() {
+        let build = Build::detect();
+        assert_ne!(
+            build,
+            Build::Baseline,
+            "this test compares the AVX2+FMA (and AVX-512) builds and needs such a processor"
+        );
+        eprintln!(
+            "compared: AVX2+FMA{}",
+            if build == Build::Avx512 {
+                " and AVX-512F"
+            } else {
+                " (no AVX-512F here)"
+            }
         );
         let mut rng = Rng::new(7);
         for (d, heads, ffn) in [(48, 4, 96), (20, 5, 36)] {
@@ -904,14 +1125,25 @@ mod tests {
                 let state = crate::predator::bench::flock(boids);
                 let obs = Observation::encode(&state);
                 let plain = net.forward_body::<Baseline>(&obs, &mut scratch);
-                // SAFETY: the assertion above checked that the processor has AVX2 and FMA.
-                let wide = unsafe { net.forward_avx2(&obs, &mut scratch) };
-                assert_eq!(
-                    plain.map(f32::to_bits),
-                    wide.map(f32::to_bits),
-                    "{boids} boids"
-                );
                 assert!(plain.iter().all(|a| a.is_finite() && a.abs() < 1.0));
+                // SAFETY: `detect` found AVX2 and FMA (and AVX-512F for the second).
+                let mut wide = vec![("AVX2+FMA", unsafe { net.forward_avx2(&obs, &mut scratch) })];
+                if build == Build::Avx512 {
+                    wide.push(("AVX-512F", unsafe {
+                        net.forward_avx512(&obs, &mut scratch)
+                    }));
+                }
+                for (name, out) in wide {
+                    assert_eq!(
+                        plain.map(f32::to_bits),
+                        out.map(f32::to_bits),
+                        "{name}, {boids} boids"
+                    );
+                }
+                assert_eq!(
+                    net.forward(&obs, &mut scratch).map(f32::to_bits),
+                    plain.map(f32::to_bits)
+                );
             }
         }
     }
@@ -941,19 +1173,45 @@ mod tests {
     }
 
     #[test]
-    fn softmax_padding_at_minus_infinity_weighs_exactly_nothing() {
+    fn the_softmax_of_each_column_is_that_of_the_column_alone() {
         let mut rng = Rng::new(9);
-        for tokens in [1, 7, 8, 13, 53] {
-            let row = numbers(&mut rng, tokens);
-            let mut plain = row.clone();
-            softmax(&mut plain);
-            let mut padded = row.clone();
-            padded.resize(tokens.next_multiple_of(LANES), f32::NEG_INFINITY);
-            softmax(&mut padded);
-            assert_eq!(plain.map_bits(), padded[..tokens].map_bits());
-            assert!(padded[tokens..].iter().all(|&p| p == 0.0));
-            let total: f32 = plain.iter().sum();
-            assert!((total - 1.0).abs() < 1e-5, "a softmax row sums to {total}");
+        for (tokens, width) in [(1, 8), (7, 8), (13, 16), (53, 56)] {
+            let matrix: Vec<f32> = numbers(&mut rng, tokens * width)
+                .iter()
+                .map(|v| 8.0 * v)
+                .collect();
+            let mut exps = matrix.clone();
+            let mut inv = vec![0.0; width];
+            softmax_columns(&mut exps, width, &mut inv);
+            for j in 0..width {
+                let column: Vec<f64> = (0..tokens).map(|t| matrix[t * width + j] as f64).collect();
+                let max = column.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let total: f64 = column.iter().map(|v| (v - max).exp()).sum();
+                for (t, v) in column.iter().enumerate() {
+                    let want = (v - max).exp() / total;
+                    let got = (exps[t * width + j] * inv[j]) as f64;
+                    assert!(
+                        (got - want).abs() < 1e-6,
+                        "column {j} row {t}: {got} vs {want}"
+                    );
+                }
+                // The same column among other numbers gives the same bits.
+                let mut alone: Vec<f32> = (0..tokens * LANES)
+                    .map(|k| {
+                        if k % LANES == 0 {
+                            matrix[(k / LANES) * width + j]
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+                let mut alone_inv = vec![0.0; LANES];
+                softmax_columns(&mut alone, LANES, &mut alone_inv);
+                assert_eq!(alone_inv[0].to_bits(), inv[j].to_bits());
+                for t in 0..tokens {
+                    assert_eq!(alone[t * LANES].to_bits(), exps[t * width + j].to_bits());
+                }
+            }
         }
     }
 

@@ -698,81 +698,56 @@ impl Kernels for Baseline {
     }
 }
 
-/// Only `forward_avx2` uses it, which runs only where the processor has AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-struct Avx2Fma;
+/// A build of the kernels compiled for the given target features: the same code as
+/// `Baseline`'s, in functions of their own (see `Kernels`).
+macro_rules! wide_kernels {
+    ($(#[$doc:meta])* $name:ident, $features:literal) => {
+        $(#[$doc])*
+        #[cfg(target_arch = "x86_64")]
+        struct $name;
 
-#[cfg(target_arch = "x86_64")]
-impl Kernels for Avx2Fma {
-    fn linear_rows(wt: &[f32], b: &[f32], x: &[f32], y: &mut [f32], shape: Shape) {
-        // SAFETY: see the type: the processor has AVX2 and FMA.
-        unsafe { linear_rows_avx2(wt, b, x, y, shape) }
-    }
-    fn softmax_columns(scores: &mut [f32], width: usize, inv_totals: &mut [f32]) {
-        // SAFETY: as above.
-        unsafe { softmax_columns_avx2(scores, width, inv_totals) }
-    }
-    fn geglu(gate: &mut [f32], up: &[f32]) {
-        // SAFETY: as above.
-        unsafe { geglu_avx2(gate, up) }
-    }
+        #[cfg(target_arch = "x86_64")]
+        impl Kernels for $name {
+            fn linear_rows(wt: &[f32], b: &[f32], x: &[f32], y: &mut [f32], shape: Shape) {
+                #[target_feature(enable = $features)]
+                fn wide(wt: &[f32], b: &[f32], x: &[f32], y: &mut [f32], shape: Shape) {
+                    linear_rows(wt, b, x, y, shape);
+                }
+                // SAFETY: see the type: the processor has the features.
+                unsafe { wide(wt, b, x, y, shape) }
+            }
+            fn softmax_columns(scores: &mut [f32], width: usize, inv_totals: &mut [f32]) {
+                #[target_feature(enable = $features)]
+                fn wide(scores: &mut [f32], width: usize, inv_totals: &mut [f32]) {
+                    softmax_columns(scores, width, inv_totals);
+                }
+                // SAFETY: as above.
+                unsafe { wide(scores, width, inv_totals) }
+            }
+            fn geglu(gate: &mut [f32], up: &[f32]) {
+                #[target_feature(enable = $features)]
+                fn wide(gate: &mut [f32], up: &[f32]) {
+                    geglu(gate, up);
+                }
+                // SAFETY: as above.
+                unsafe { wide(gate, up) }
+            }
+        }
+    };
 }
 
-/// Only `forward_avx512` uses it, which runs only where the processor has AVX-512F.
-#[cfg(target_arch = "x86_64")]
-struct Avx512;
+wide_kernels!(
+    /// Only `forward_avx2` uses it, which runs only where the processor has AVX2 and FMA.
+    Avx2Fma,
+    "avx2,fma"
+);
 
-#[cfg(target_arch = "x86_64")]
-impl Kernels for Avx512 {
-    fn linear_rows(wt: &[f32], b: &[f32], x: &[f32], y: &mut [f32], shape: Shape) {
-        // SAFETY: see the type: the processor has AVX-512F, AVX2 and FMA.
-        unsafe { linear_rows_avx512(wt, b, x, y, shape) }
-    }
-    fn softmax_columns(scores: &mut [f32], width: usize, inv_totals: &mut [f32]) {
-        // SAFETY: as above.
-        unsafe { softmax_columns_avx512(scores, width, inv_totals) }
-    }
-    fn geglu(gate: &mut [f32], up: &[f32]) {
-        // SAFETY: as above.
-        unsafe { geglu_avx512(gate, up) }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn linear_rows_avx512(wt: &[f32], b: &[f32], x: &[f32], y: &mut [f32], shape: Shape) {
-    linear_rows(wt, b, x, y, shape);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn softmax_columns_avx512(scores: &mut [f32], width: usize, inv_totals: &mut [f32]) {
-    softmax_columns(scores, width, inv_totals);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn geglu_avx512(gate: &mut [f32], up: &[f32]) {
-    geglu(gate, up);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn linear_rows_avx2(wt: &[f32], b: &[f32], x: &[f32], y: &mut [f32], shape: Shape) {
-    linear_rows(wt, b, x, y, shape);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn softmax_columns_avx2(scores: &mut [f32], width: usize, inv_totals: &mut [f32]) {
-    softmax_columns(scores, width, inv_totals);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn geglu_avx2(gate: &mut [f32], up: &[f32]) {
-    geglu(gate, up);
-}
+wide_kernels!(
+    /// Only `forward_avx512` uses it, which runs only where the processor has AVX-512F, AVX2
+    /// and FMA.
+    Avx512,
+    "avx512f,avx2,fma"
+);
 
 /// y = W x + b, with W stored transposed ([in][out], see `transpose`): the inner loop runs
 /// along the outputs, independent lanes the compiler vectorizes.

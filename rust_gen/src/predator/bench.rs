@@ -165,8 +165,9 @@ pub fn run(args: BenchArgs) -> ExitCode {
         );
         teachers.push(json!({"teacher": format!("{teacher:?}").to_lowercase(), "episodes": episodes, "samples_per_second_1_thread": one, "samples_per_second_all_cores": all, "samples_per_second_per_core": all / cores as f64}));
     }
-    let us = inference_us(Build::detect(), 50, repeats);
-    let build = Build::detect().name();
+    let build = Build::detect();
+    let us = inference_us(build, 50, repeats);
+    let build = build.name();
     println!(
         "\ninference, 48/4/3/96 network, 50 boids: {us:.1} us per call (1 thread, {build} build)"
     );

@@ -14,9 +14,9 @@ const LANES: usize = 8;
 
 struct Block {
     ln: (Vec<f32>, Vec<f32>),
-    // Matrices are stored transposed at load, [in][out], but for the keys' (see `block`).
-    // The queries' weights [out][in] with their bias as a last column, all times 1/sqrt(head
-    // size): the queries come out transposed (see `block`).
+    // Matrices are stored transposed at load, [in][out], but for the queries' and the keys'
+    // (see `block`). The queries' weights [out][in] with their bias as a last column, all times
+    // 1/sqrt(head size): the queries come out transposed.
     q_wb: Vec<f32>,
     k_w: Vec<f32>, // [out][in], as in the file; no bias (see `block`)
     v_w: Vec<f32>,
@@ -36,6 +36,8 @@ pub struct Transformer {
     pub d_model: usize,
     pub n_heads: usize,
     pub ffn_hidden: usize,
+    /// The widest build of `forward` this processor runs, found once at load.
+    build: Build,
     cls: Vec<f32>,              // cls_embedding + type.cls
     ctx: (Vec<f32>, Vec<f32>),  // W [d][2], bias + type.ctx
     pred: (Vec<f32>, Vec<f32>), // W [d][4], bias + type.predator
@@ -266,6 +268,7 @@ impl Transformer {
             d_model: d,
             n_heads: heads,
             ffn_hidden: ff,
+            build: Build::detect(),
             cls: add(&v("cls_embedding", &[d])?, &typed("cls")?),
             ctx: (
                 transpose(v("ctx_projection", &[d, 2])?, d, 2),
@@ -289,7 +292,8 @@ impl Transformer {
 
     /// The action (two numbers in (-1, 1)) for an observation.
     pub fn forward(&self, obs: &Observation, s: &mut Scratch) -> [f32; 2] {
-        self.forward_with(Build::detect(), obs, s)
+        // SAFETY: `build` is what `Build::detect` found on this processor.
+        unsafe { self.forward_in(self.build, obs, s) }
     }
 
     /// `forward` in a given build (for benchmarks); it panics where the processor lacks it.
@@ -299,8 +303,15 @@ impl Transformer {
             "the {} build needs features this processor lacks",
             build.name()
         );
+        // SAFETY: asserted above.
+        unsafe { self.forward_in(build, obs, s) }
+    }
+
+    /// # Safety
+    /// The processor must have the features of `build` (`build.runs_here()`).
+    unsafe fn forward_in(&self, build: Build, obs: &Observation, s: &mut Scratch) -> [f32; 2] {
         match build {
-            // SAFETY: the processor has the features each function is compiled for (asserted).
+            // SAFETY: the caller's promise: the processor has the features.
             #[cfg(target_arch = "x86_64")]
             Build::Avx512 => unsafe { self.forward_avx512(obs, s) },
             #[cfg(target_arch = "x86_64")]
@@ -675,9 +686,10 @@ impl Build {
     }
 }
 
-/// The three kernels that take most of a call, in three builds: `Avx512` and `Avx2Fma` run them
-/// compiled for 16- and 8-wide vectors and fused multiply-adds (each its own function: inlined into one large
-/// function, the compiler stops vectorising the tiles), `Baseline` for any processor.
+/// The three kernels that take most of a call, in three builds: `Avx512` and `Avx2Fma` run
+/// them compiled for 16- and 8-wide vectors and fused multiply-adds (each its own function:
+/// inlined into one large function, the compiler stops vectorising the tiles), `Baseline` for
+/// any processor.
 trait Kernels {
     fn linear_rows(wt: &[f32], b: &[f32], x: &[f32], y: &mut [f32], shape: Shape);
     fn softmax_columns(scores: &mut [f32], width: usize, inv_totals: &mut [f32]);

@@ -126,3 +126,104 @@ fn a_truncated_file_is_refused_by_the_binary_with_exit_code_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--a: 'emm:9'"));
 }
+
+/// A value network that reads only who is to move: tanh(0.5) when P1 is to move, tanh(-0.5)
+/// for P2 (feature 46 is +1 or -1), through ReLU units that pass it on unchanged.
+fn mover_only_network() -> Networks {
+    let widths = [150usize, 256, 128, 64, 32, 1];
+    let mut flat = Vec::new();
+    for (layer, pair) in widths.windows(2).enumerate() {
+        let (inputs, outputs) = (pair[0], pair[1]);
+        let mut weight = vec![0.0f32; inputs * outputs]; // (in, out): index i * out + j
+        if layer == 0 {
+            weight[46 * outputs] = 1.0; // unit 0: relu(x46)
+            weight[46 * outputs + 1] = -1.0; // unit 1: relu(-x46)
+        } else if outputs == 1 {
+            weight[0] = 0.5;
+            weight[1] = -0.5;
+        } else {
+            weight[0] = 1.0;
+            weight[outputs + 1] = 1.0;
+        }
+        flat.extend(weight);
+        flat.extend(vec![0.0f32; outputs]);
+    }
+    assert_eq!(flat.len(), flat_len(1));
+    let file = json!({"value_weights": flat, "policy_weights": vec![0.0f32; flat_len(7)]});
+    Networks::from_json(&file, "mover-only.json").expect("a valid compat file")
+}
+
+#[test]
+fn the_value_player_follows_a_pass_to_the_side_that_moves_after_it() {
+    use rust_gen::core::Rng;
+    use rust_gen::ur::game::advance;
+    use rust_gen::ur::players::{Kind, Player};
+    use rust_gen::ur::rules::{pieces_of, Position, ROLL_WEIGHTS};
+    let nets = std::sync::Arc::new(mover_only_network());
+    let spec = PlayerSpec {
+        kind: Kind::Value(nets.clone()),
+        text: "value:mover-only".into(),
+    };
+    let mut player = Player::new(&spec);
+    // The reference, by hand: each roll of the next mover with a legal move is a decision state
+    // of that mover; every other roll (0, or blocked) passes, and the pass's share goes to the
+    // other side's decision states.
+    let of_mover = |k: usize| {
+        if k == 0 {
+            0.5f32.tanh()
+        } else {
+            (-0.5f32).tanh()
+        }
+    };
+    let weight_with_moves = |pos: &Position, k: usize| -> f32 {
+        (1..5u8)
+            .filter(|&r| pos.legal_moves(k, r) != 0)
+            .map(|r| ROLL_WEIGHTS[r as usize] as f32)
+            .sum()
+    };
+    let mut rng = Rng::new(5);
+    let (mut checked, mut blocked) = (0, 0);
+    for _game in 0..40 {
+        let (mut pos, mut mover) = (Position::initial(), 0usize);
+        while pos.winner().is_none() {
+            let roll = (0..4).map(|_| rng.below(2) as u8).sum::<u8>();
+            let legal = pos.legal_moves(mover, roll);
+            if legal != 0 {
+                let values = player.value_of_moves(&nets, &pos, mover, roll);
+                for piece in pieces_of(pos.distinct_moves(mover, roll)) {
+                    let (child, next) = advance(&pos, mover, roll, Some(piece));
+                    if child.winner().is_some() {
+                        continue;
+                    }
+                    let (moves, back) = (
+                        weight_with_moves(&child, next),
+                        weight_with_moves(&child, 1 - next),
+                    );
+                    let expected = if back > 0.0 {
+                        (moves * of_mover(next) + (16.0 - moves) * of_mover(1 - next)) / 16.0
+                    } else {
+                        of_mover(next)
+                    };
+                    let mover_side = if mover == 1 { expected } else { -expected };
+                    let got = values[piece].expect("a value for every distinct move");
+                    assert!(
+                        (got - mover_side).abs() < 1e-5,
+                        "{got} against {mover_side} by hand"
+                    );
+                    checked += 1;
+                    blocked += (moves < 15.0) as usize; // a roll besides 0 passes
+                }
+            }
+            let piece = if legal == 0 {
+                None
+            } else {
+                pieces_of(legal).next()
+            };
+            (pos, mover) = advance(&pos, mover, roll, piece);
+        }
+    }
+    assert!(
+        checked > 1000 && blocked > 50,
+        "{checked} moves checked, {blocked} with a blocked roll"
+    );
+}

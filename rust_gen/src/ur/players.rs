@@ -89,8 +89,8 @@ impl PlayerSpec {
     }
 }
 
-/// Candidate positions at most: 7 moves x 5 rolls.
-const MAX_ROWS: usize = PIECES * 5;
+/// Candidate positions at most: 7 moves x 4 rolls with a move, for either side to move.
+const MAX_ROWS: usize = PIECES * 8;
 
 /// A player with its own buffers: choosing a move allocates nothing.
 pub struct Player {
@@ -152,9 +152,7 @@ impl Player {
         }
     }
 
-    /// One ply of lookahead: for each distinct move, the value network's expectation over the
-    /// next roll (the next decision state), seen from the mover's side. All candidate
-    /// positions go through the network as one batch.
+    /// One ply of lookahead: the distinct move with the best `value_of_moves`.
     fn choose_by_value(
         &mut self,
         nets: &Networks,
@@ -162,6 +160,22 @@ impl Player {
         player: usize,
         roll: u8,
     ) -> usize {
+        let values = self.value_of_moves(nets, pos, player, roll);
+        best_by(pos.distinct_moves(player, roll), |piece| {
+            values[piece].unwrap_or(f32::NEG_INFINITY)
+        })
+    }
+
+    /// For each distinct move (None for the others), the value network's expectation over the
+    /// next roll (the next decision state), seen from the mover's side: 2 for a win, -2 for a
+    /// loss. All candidate positions go through the network as one batch.
+    pub fn value_of_moves(
+        &mut self,
+        nets: &Networks,
+        pos: &Position,
+        player: usize,
+        roll: u8,
+    ) -> [Option<f32>; PIECES] {
         let moves = pos.distinct_moves(player, roll);
         // Per piece: its rows in the batch, or the result when the move wins or loses outright.
         let mut spans = [(0usize, 0usize, None::<f32>); PIECES];
@@ -175,28 +189,55 @@ impl Player {
             }
             let first = rows;
             // Only decision states with a move: the network never saw any other in training.
+            // A roll without a move (0 always, others when blocked) passes the turn back, so
+            // its share of the expectation goes to the other side's decision states on the
+            // same position (their own passes renormalised away: a second-order share).
+            let mut pass = ROLL_WEIGHTS[0] as f32;
             for r in 1..5u8 {
                 let legal = child.legal_moves(next, r).count_ones();
                 if legal > 0 {
-                    let f = features(&child, next, r, legal);
-                    self.inputs[rows * NUM_FEATURES..(rows + 1) * NUM_FEATURES].copy_from_slice(&f);
+                    self.add_row(rows, &child, next, r, legal);
                     row_weight[rows] = ROLL_WEIGHTS[r as usize] as f32;
                     rows += 1;
+                } else {
+                    pass += ROLL_WEIGHTS[r as usize] as f32;
                 }
+            }
+            let (back, start) = (1 - next, rows);
+            for r in 1..5u8 {
+                let legal = child.legal_moves(back, r).count_ones();
+                if legal > 0 {
+                    self.add_row(rows, &child, back, r, legal);
+                    row_weight[rows] = ROLL_WEIGHTS[r as usize] as f32 * pass;
+                    rows += 1;
+                }
+            }
+            let back_total: f32 = row_weight[start..rows].iter().sum::<f32>() / pass;
+            for w in &mut row_weight[start..rows] {
+                *w /= back_total; // without rows, the pass is renormalised away
             }
             spans[piece] = (first, rows, None);
         }
         nets.value
             .forward(&self.inputs, rows, &mut self.scratch, &mut self.outputs);
-        let outputs = &self.outputs;
-        best_by(moves, |piece| match spans[piece] {
-            (_, _, Some(decided)) => decided,
-            (first, last, None) => {
-                let weight: f32 = row_weight[first..last].iter().sum();
-                let sum: f32 = (first..last).map(|k| row_weight[k] * outputs[k]).sum();
-                mover_view(player, if weight > 0.0 { sum / weight } else { 0.0 })
-            }
-        })
+        let mut values = [None; PIECES];
+        for piece in pieces_of(moves) {
+            values[piece] = Some(match spans[piece] {
+                (_, _, Some(decided)) => decided,
+                (first, last, None) => {
+                    let weight: f32 = row_weight[first..last].iter().sum();
+                    let sum: f32 = (first..last).map(|k| row_weight[k] * self.outputs[k]).sum();
+                    mover_view(player, if weight > 0.0 { sum / weight } else { 0.0 })
+                }
+            });
+        }
+        values
+    }
+
+    /// Row `row` of the value batch: the decision state (pos, player to move, roll).
+    fn add_row(&mut self, row: usize, pos: &Position, player: usize, roll: u8, legal: u32) {
+        let f = features(pos, player, roll, legal);
+        self.inputs[row * NUM_FEATURES..(row + 1) * NUM_FEATURES].copy_from_slice(&f);
     }
 
     /// The old engine's rule: 0.7 * value(after move) + 0.3 * policy + bonuses (finish 5.0,

@@ -21,10 +21,10 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import trainer.tasks.ur.learner as learner_module  # noqa: E402
 from common.storage import RunLayout, Store  # noqa: E402
 from trainer import TrainConfig, Trainer  # noqa: E402
 from trainer.data import load_run_data, split_by_episode  # noqa: E402
+from trainer.tasks.ur.config import UrTrainOptions  # noqa: E402
 from trainer.tasks.ur.export import from_compat  # noqa: E402
 from trainer.tasks.ur.learner import UrLearner  # noqa: E402
 
@@ -67,10 +67,9 @@ def main() -> None:
         generate(root, "without", args.games, args.depth)
         shutil.copytree(root / "ur" / "runs" / "without" / "data", root / "ur" / "runs" / "with" / "data")
         store = Store(str(root))
-        for run_id, weight in (("without", 0.0), ("with", learner_module.ILLEGAL_MASS_WEIGHT)):
-            learner_module.ILLEGAL_MASS_WEIGHT = weight
+        for run_id, weight in (("without", 0.0), ("with", UrTrainOptions().illegal_mass_weight)):
             config = TrainConfig(storage_url=str(root), run_id=run_id, shards=2, epochs=args.epochs, device="cpu")
-            Trainer(config, UrLearner()).train()
+            Trainer(config, UrLearner(UrTrainOptions(illegal_mass_weight=weight))).train()
             rows.append({"illegal_mass_weight": weight, **measure(store, run_id)})
             print(json.dumps(rows[-1]), flush=True)
     setup = {"games": args.games, "depth": args.depth, "epochs": args.epochs, "shards": 2}

@@ -287,22 +287,21 @@ def test_metrics_lost_to_a_kill_after_the_checkpoint_are_written_on_resume(run_c
 
 
 @pytest.mark.parametrize("weight", [0.0, 1.0])
-def test_illegal_logits_are_pushed_down_only_by_the_illegal_mass_term(weight: float, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_illegal_logits_are_pushed_down_only_by_the_illegal_mass_term(weight: float) -> None:
     """The old engine takes a softmax over all 7 outputs; the masked cross-entropy alone leaves
     the illegal logits where they are, the extra term pushes them down."""
     from contextlib import nullcontext
 
-    import trainer.tasks.ur.learner as learner_module
     from trainer.data import Samples
+    from trainer.tasks.ur.config import UrTrainOptions
 
-    monkeypatch.setattr(learner_module, "ILLEGAL_MASS_WEIGHT", weight)
     torch.manual_seed(0)
     n = 512
     legal = torch.rand(n, 7) < 0.4
     legal[torch.arange(n), torch.randint(0, 7, (n,))] = True
     best = torch.where(legal, torch.rand(n, 7), -1.0).argmax(dim=1)
     batch = Samples({"features": torch.randn(n, 150), "value": torch.zeros(n), "best": best, "legal": legal, "move_values": torch.zeros(n, 7)})
-    learner, model = UrLearner(), UrNets()
+    learner, model = UrLearner(UrTrainOptions(illegal_mass_weight=weight)), UrNets()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     for _ in range(150):
         terms, _ = learner.losses(model, batch, nullcontext())

@@ -14,14 +14,13 @@ from trainer.data import Samples, Schema
 from trainer.learner import Learner
 from trainer.tasks.ur.config import UrTrainOptions
 from trainer.tasks.ur.export import from_compat, from_ours, to_compat, to_ours
-from trainer.tasks.ur.model import DROPOUT, HIDDEN_SIZES, INPUT_SIZE, POLICY_SIZE, UrNets
+from trainer.tasks.ur.model import HIDDEN_SIZES, INPUT_SIZE, POLICY_SIZE, UrNets
 
 ILLEGAL_LOGIT = -1e4  # finite, so soft targets of 0 times it stay 0
 MOVER_FEATURE = 46  # +1 when P1 is to move, -1 for P2 (docs/ur.md, section 4)
-# Weight of -log(probability on legal moves) under a softmax over all 7 outputs, the old engine's:
-# the masked cross-entropy alone never pushes an illegal logit down, and there about half of
-# the probability fell on illegal pieces.
-ILLEGAL_MASS_WEIGHT = 1.0
+# The options' illegal_mass_weight weighs -log(probability on legal moves) under a softmax over
+# all 7 outputs, the old engine's: the masked cross-entropy alone never pushes an illegal logit
+# down, and there about half of the probability fell on illegal pieces.
 
 
 class UrLearner(Learner):
@@ -39,7 +38,7 @@ class UrLearner(Learner):
 
     def __init__(self, options: UrTrainOptions | None = None) -> None:
         self.options = options or UrTrainOptions()
-        self.model_args = {"hidden_sizes": list(HIDDEN_SIZES), "dropout": DROPOUT}
+        self.model_args = {"hidden_sizes": list(HIDDEN_SIZES), "dropout": self.options.dropout}
 
     def samples(self, tensors: dict[str, torch.Tensor]) -> Samples:
         return Samples(
@@ -78,7 +77,7 @@ class UrLearner(Learner):
         else:
             policy_loss = F.cross_entropy(logits, batch["best"])
         correct = (logits.argmax(dim=1) == batch["best"]).sum()
-        terms = {"value_mse": value_loss, "policy_ce": policy_loss, "illegal_nll": -ILLEGAL_MASS_WEIGHT * log_legal_mass.mean()}
+        terms = {"value_mse": value_loss, "policy_ce": policy_loss, "illegal_nll": -self.options.illegal_mass_weight * log_legal_mass.mean()}
         return terms, {"policy_accuracy": correct, "illegal_probability": (1 - log_legal_mass.exp()).sum()}
 
     def exports(self, model: torch.nn.Module, provenance: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,22 @@ fn matches_are_deterministic_per_seed_and_seats_alternate() {
 }
 
 #[test]
+fn paired_games_replay_the_same_luck_so_a_player_against_itself_scores_exactly_half() {
+    // Games 2k and 2k + 1 share their dice and random choices with the seats swapped: the same
+    // player on both sides plays the same game twice, each side winning one.
+    for player in ["emm:1", "random", "greedy"] {
+        let report = play_match(&spec(player), &spec(player), 101, 5, None);
+        let finished = report.a_wins + report.b_wins;
+        assert_eq!(finished + report.unfinished, 101, "{player}");
+        // 50 pairs and a last unpaired game: the pairs split evenly, the last game goes one way.
+        assert!(report.a_wins.abs_diff(report.b_wins) <= 1, "{player}: {} against {}", report.a_wins, report.b_wins);
+    }
+    // Different players do not replay the same game: the pairing shares only the luck.
+    let mixed = play_match(&spec("emm:1"), &spec("random"), 40, 5, None);
+    assert!(mixed.a_wins > mixed.b_wins);
+}
+
+#[test]
 fn wilson_interval_matches_known_values() {
     let close = |a: [f64; 2], b: [f64; 2]| (a[0] - b[0]).abs() < 1e-4 && (a[1] - b[1]).abs() < 1e-4;
     assert!(

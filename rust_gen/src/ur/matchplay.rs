@@ -1,5 +1,8 @@
 //! Matches between two players: seats alternate, games run on every core, results depend only
-//! on the seed (timings aside).
+//! on the seed (timings aside). Games come in pairs that replay the same dice (and the same
+//! random choices) with the seats swapped, so the luck of the dice falls on both players
+//! alike: two identical players score exactly 50%, and between different players the pairing
+//! removes much of the dice's variance. Each game on its own is still a fair draw of the dice.
 
 use super::dice::Dice;
 use super::game::{advance, decision_loss, PLY_CAP};
@@ -27,7 +30,8 @@ struct GameOutcome {
     loss: [f64; 2],
 }
 
-/// Plays game `index`: A sits as P1 in even games and as P2 in odd ones.
+/// Plays game `index`: A sits as P1 in even games and as P2 in odd ones, and games 2k and
+/// 2k + 1 draw from the same streams.
 fn play_one(
     a: &PlayerSpec,
     b: &PlayerSpec,
@@ -35,8 +39,8 @@ fn play_one(
     index: u64,
     table: Option<&Solution>,
 ) -> GameOutcome {
-    let mut dice = Rng::for_episode(seed, DICE_STREAM, index);
-    let mut choices = Rng::for_episode(seed, CHOICE_STREAM, index);
+    let mut dice = Rng::for_episode(seed, DICE_STREAM, index / 2);
+    let mut choices = Rng::for_episode(seed, CHOICE_STREAM, index / 2);
     let a_seat = (index % 2) as usize;
     let mut players = [Player::new(a), Player::new(b)]; // by side: 0 = A, 1 = B
     let mut out = GameOutcome::default();

@@ -41,7 +41,12 @@ fn paired_games_replay_the_same_luck_so_a_player_against_itself_scores_exactly_h
         let finished = report.a_wins + report.b_wins;
         assert_eq!(finished + report.unfinished, 101, "{player}");
         // 50 pairs and a last unpaired game: the pairs split evenly, the last game goes one way.
-        assert!(report.a_wins.abs_diff(report.b_wins) <= 1, "{player}: {} against {}", report.a_wins, report.b_wins);
+        assert!(
+            report.a_wins.abs_diff(report.b_wins) <= 1,
+            "{player}: {} against {}",
+            report.a_wins,
+            report.b_wins
+        );
     }
     // Different players do not replay the same game: the pairing shares only the luck.
     let mixed = play_match(&spec("emm:1"), &spec("random"), 40, 5, None);

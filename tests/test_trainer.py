@@ -82,7 +82,7 @@ def test_training_writes_every_artifact(run_copy: str) -> None:
     assert result.epochs_run == 2 and math.isfinite(result.best_val_loss)
     ours = store.read_json(layout.weights)
     assert ours["provenance"]["run_id"] == "tiny" and len(ours["provenance"]["dataset_sha256"]) == 64
-    assert ours["provenance"]["model_args"] == {"hidden_sizes": [256, 128, 64, 32], "dropout": 0.1}
+    assert ours["provenance"]["model_args"] == {"hidden_sizes": [256, 128, 64, 32], "dropout": 0.0}
 
 
 def test_compat_export_reads_correctly_the_engine_way_and_not_untransposed() -> None:

@@ -8,7 +8,7 @@ from torch import nn
 INPUT_SIZE = 150
 HIDDEN_SIZES = (256, 128, 64, 32)
 POLICY_SIZE = 7
-DROPOUT = 0.1
+DROPOUT = 0.0  # the training default (UrTrainOptions.dropout); evaluation never drops
 
 
 def mlp(outputs: int, hidden_sizes: tuple[int, ...] = HIDDEN_SIZES, dropout: float = DROPOUT) -> nn.Sequential:

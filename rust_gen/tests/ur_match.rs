@@ -187,8 +187,8 @@ fn the_value_player_follows_a_pass_to_the_side_that_moves_after_it() {
     };
     let mut player = Player::new(&spec);
     // The reference, by hand: each roll of the next mover with a legal move is a decision state
-    // of that mover; every other roll (0, or blocked) passes, and the pass's share goes to the
-    // other side's decision states.
+    // of that mover; every other roll (0, or blocked) passes the turn to the other side, whose
+    // own passes hand it back, and so on.
     let of_mover = |k: usize| {
         if k == 0 {
             0.5f32.tanh()
@@ -220,11 +220,18 @@ fn the_value_player_follows_a_pass_to_the_side_that_moves_after_it() {
                         weight_with_moves(&child, next),
                         weight_with_moves(&child, 1 - next),
                     );
-                    let expected = if back > 0.0 {
-                        (moves * of_mover(next) + (16.0 - moves) * of_mover(1 - next)) / 16.0
-                    } else {
-                        of_mover(next)
-                    };
+                    // Before the next roll: X = A + p Y with the next mover, Y = B + q X with
+                    // the other side, iterated to its fixed point.
+                    let (p, q) = (1.0 - moves / 16.0, 1.0 - back / 16.0);
+                    let (a, b) = (
+                        moves / 16.0 * of_mover(next),
+                        back / 16.0 * of_mover(1 - next),
+                    );
+                    let (mut x, mut y) = (0.0f32, 0.0f32);
+                    for _ in 0..2000 {
+                        (x, y) = (a + p * y, b + q * x);
+                    }
+                    let expected = x;
                     let mover_side = if mover == 1 { expected } else { -expected };
                     let got = values[piece].expect("a value for every distinct move");
                     assert!(

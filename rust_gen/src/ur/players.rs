@@ -92,6 +92,40 @@ impl PlayerSpec {
 /// Candidate positions at most: 7 moves x 4 rolls with a move, for either side to move.
 const MAX_ROWS: usize = PIECES * 8;
 
+/// One candidate move's rows in the value batch: the next mover's decision states in
+/// `first..middle`, the other side's (reached when the next mover passes) in `middle..last`,
+/// each side's probability of passing, or the game's result when the move ends it.
+#[derive(Clone, Copy, Default)]
+struct Span {
+    first: usize,
+    middle: usize,
+    last: usize,
+    pass: [f32; 2],
+    decided: Option<f32>,
+}
+
+impl Span {
+    /// The expectation before the next roll (P2-positive). With A and B the two sides'
+    /// probability-weighted sums over their rolls with a move, and p and q their chances of
+    /// passing: X = A + p Y and Y = B + q X, so X = (A + p B) / (1 - p q).
+    fn value(&self, row_weight: &[f32], outputs: &[f32]) -> f32 {
+        let weighted = |rows: std::ops::Range<usize>| -> f32 {
+            rows.map(|k| row_weight[k] * outputs[k]).sum()
+        };
+        let (a, b) = (
+            weighted(self.first..self.middle),
+            weighted(self.middle..self.last),
+        );
+        let [p, q] = self.pass;
+        let denominator = 1.0 - p * q;
+        if denominator > 0.0 {
+            (a + p * b) / denominator
+        } else {
+            0.0 // neither side can ever move: no such position is reachable
+        }
+    }
+}
+
 /// A player with its own buffers: choosing a move allocates nothing.
 pub struct Player {
     kind: Kind,
@@ -178,58 +212,48 @@ impl Player {
     ) -> [Option<f32>; PIECES] {
         let moves = pos.distinct_moves(player, roll);
         // Per piece: its rows in the batch, or the result when the move wins or loses outright.
-        let mut spans = [(0usize, 0usize, None::<f32>); PIECES];
+        let mut spans = [Span::default(); PIECES];
         let mut row_weight = [0.0f32; MAX_ROWS];
         let mut rows = 0;
         for piece in pieces_of(moves) {
             let (child, next) = advance(pos, player, roll, Some(piece));
             if let Some(winner) = child.winner() {
-                spans[piece].2 = Some(if winner == player { 2.0 } else { -2.0 });
+                spans[piece].decided = Some(if winner == player { 2.0 } else { -2.0 });
                 continue;
             }
-            let first = rows;
             // Only decision states with a move: the network never saw any other in training.
-            // A roll without a move (0 always, others when blocked) passes the turn back, so
-            // its share of the expectation goes to the other side's decision states on the
-            // same position (their own passes renormalised away: a second-order share).
-            let mut pass = ROLL_WEIGHTS[0] as f32;
-            for r in 1..5u8 {
-                let legal = child.legal_moves(next, r).count_ones();
-                if legal > 0 {
-                    self.add_row(rows, &child, next, r, legal);
-                    row_weight[rows] = ROLL_WEIGHTS[r as usize] as f32;
-                    rows += 1;
-                } else {
-                    pass += ROLL_WEIGHTS[r as usize] as f32;
+            // A roll without a move (0 always, others when blocked) passes the turn, so both
+            // sides' decision states on this position enter the expectation (`Span::value`).
+            let first = rows;
+            let mut pass = [0.0f32; 2];
+            for (side, who) in [next, 1 - next].into_iter().enumerate() {
+                for r in 0..5u8 {
+                    let legal = child.legal_moves(who, r).count_ones();
+                    if r > 0 && legal > 0 {
+                        self.add_row(rows, &child, who, r, legal);
+                        row_weight[rows] = ROLL_WEIGHTS[r as usize] as f32 / 16.0;
+                        rows += 1;
+                    } else {
+                        pass[side] += ROLL_WEIGHTS[r as usize] as f32 / 16.0;
+                    }
+                }
+                if side == 0 {
+                    spans[piece].middle = rows;
                 }
             }
-            let (back, start) = (1 - next, rows);
-            for r in 1..5u8 {
-                let legal = child.legal_moves(back, r).count_ones();
-                if legal > 0 {
-                    self.add_row(rows, &child, back, r, legal);
-                    row_weight[rows] = ROLL_WEIGHTS[r as usize] as f32 * pass;
-                    rows += 1;
-                }
-            }
-            let back_total: f32 = row_weight[start..rows].iter().sum::<f32>() / pass;
-            for w in &mut row_weight[start..rows] {
-                *w /= back_total; // without rows, the pass is renormalised away
-            }
-            spans[piece] = (first, rows, None);
+            spans[piece] = Span {
+                first,
+                last: rows,
+                pass,
+                ..spans[piece]
+            };
         }
         nets.value
             .forward(&self.inputs, rows, &mut self.scratch, &mut self.outputs);
         let mut values = [None; PIECES];
         for piece in pieces_of(moves) {
-            values[piece] = Some(match spans[piece] {
-                (_, _, Some(decided)) => decided,
-                (first, last, None) => {
-                    let weight: f32 = row_weight[first..last].iter().sum();
-                    let sum: f32 = (first..last).map(|k| row_weight[k] * self.outputs[k]).sum();
-                    mover_view(player, if weight > 0.0 { sum / weight } else { 0.0 })
-                }
-            });
+            let value = spans[piece].value(&row_weight, &self.outputs);
+            values[piece] = Some(spans[piece].decided.unwrap_or(mover_view(player, value)));
         }
         values
     }

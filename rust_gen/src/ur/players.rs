@@ -8,7 +8,8 @@ use super::features::{features, NUM_FEATURES};
 use super::game::{advance, random_piece};
 use super::nn::{Networks, Scratch};
 use super::rules::{
-    pieces_of, MoveMask, Position, PIECES, ROLL_WEIGHTS, ROSETTE_TRACK_MASK, SHARED_MASK,
+    pieces_of, MoveMask, Position, PIECES, ROLL_TOTAL, ROLL_WEIGHTS, ROSETTE_TRACK_MASK,
+    SHARED_MASK,
 };
 use super::search::{Searcher, MAX_DEPTH};
 use super::solve::{Side, Solution, State};
@@ -224,36 +225,40 @@ impl Player {
             // Only decision states with a move: the network never saw any other in training.
             // A roll without a move (0 always, others when blocked) passes the turn, so both
             // sides' decision states on this position enter the expectation (`Span::value`).
-            let first = rows;
-            let mut pass = [0.0f32; 2];
+            let (first, mut middle, mut pass) = (rows, rows, [0.0f32; 2]);
             for (side, who) in [next, 1 - next].into_iter().enumerate() {
                 for r in 0..5u8 {
+                    let chance = ROLL_WEIGHTS[r as usize] as f32 / ROLL_TOTAL as f32;
                     let legal = child.legal_moves(who, r).count_ones();
                     if r > 0 && legal > 0 {
                         self.add_row(rows, &child, who, r, legal);
-                        row_weight[rows] = ROLL_WEIGHTS[r as usize] as f32 / 16.0;
+                        row_weight[rows] = chance;
                         rows += 1;
                     } else {
-                        pass[side] += ROLL_WEIGHTS[r as usize] as f32 / 16.0;
+                        pass[side] += chance;
                     }
                 }
                 if side == 0 {
-                    spans[piece].middle = rows;
+                    middle = rows;
                 }
             }
             spans[piece] = Span {
                 first,
+                middle,
                 last: rows,
                 pass,
-                ..spans[piece]
+                decided: None,
             };
         }
         nets.value
             .forward(&self.inputs, rows, &mut self.scratch, &mut self.outputs);
         let mut values = [None; PIECES];
         for piece in pieces_of(moves) {
-            let value = spans[piece].value(&row_weight, &self.outputs);
-            values[piece] = Some(spans[piece].decided.unwrap_or(mover_view(player, value)));
+            let span = &spans[piece];
+            values[piece] = Some(
+                span.decided
+                    .unwrap_or_else(|| mover_view(player, span.value(&row_weight, &self.outputs))),
+            );
         }
         values
     }

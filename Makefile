@@ -37,7 +37,7 @@ help:
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[train,dev]"
+	$(PY) -m pip install --quiet --no-cache-dir -e ".[train,dev]"  # no 3 GB wheel cache beside the venv
 	touch $@
 
 setup: $(VENV)/.installed

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { test } from "node:test";
@@ -21,11 +21,15 @@ const STEPS = 1000;
 function trace(state) {
   const dir = mkdtempSync(join(tmpdir(), "ludus-web-"));
   const file = join(dir, "state.json");
-  writeFileSync(file, JSON.stringify(state));
-  const out = execFileSync(RUST_GEN, ["predator", "trace", "--player", "pursuit", "--state", file, "--steps", String(STEPS)], {
-    maxBuffer: 1 << 30,
-  });
-  return JSON.parse(out);
+  try {
+    writeFileSync(file, JSON.stringify(state));
+    const out = execFileSync(RUST_GEN, ["predator", "trace", "--player", "pursuit", "--state", file, "--steps", String(STEPS)], {
+      maxBuffer: 1 << 30,
+    });
+    return JSON.parse(out);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Boids packed around a resting predator: several are caught in the first step. */

@@ -5,10 +5,10 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { before, test } from "node:test";
+import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
 import { exp, forward, loadTransformer, tanh, WeightsError } from "../transformer.js";
@@ -22,6 +22,7 @@ before(() => {
   dir = mkdtempSync(join(tmpdir(), "ludus-web-fixtures-"));
   execFileSync(PYTHON, [join(here, "make_fixtures.py"), dir]);
 });
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 const read = (name) => readFileSync(join(dir, name), "utf8");
 

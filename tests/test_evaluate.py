@@ -196,7 +196,7 @@ def test_with_a_solved_table_every_player_is_measured_against_perfect_play(train
     store = Store(str(store_path))
     layout = RunLayout("ur", "tiny")
     report = store.read_json(f"{layout.eval}/report.json")
-    assert [row["player"] for row in report["perfect_play"]] == ["value:model", "policy:model", "legacy:model", "random", "emm:1"]
+    assert [row["player"] for row in report["perfect_play"]] == ["guided:model", "value:model", "policy:model", "legacy:model", "random", "emm:1"]
     for row in report["perfect_play"]:
         assert row["b"] == "perfect" and row["games"] == 20
         assert row["b_loss_per_decision"] == 0.0  # the table's own best moves give nothing away

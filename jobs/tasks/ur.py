@@ -39,7 +39,11 @@ def opponents_of(value: str) -> list[str]:
 
 class UrEvaluateSettings(BaseModel):
     eval_opponents: str = Field("emm:1,emm:2,emm:3", description="Comma-separated opponents: random, greedy, emm:D (D in 1..6)")
-    eval_player: Literal["value", "policy", "legacy"] = Field("value", description="How the new model plays")
+    # guided beats value only where the policy is good and the values are win probabilities (the
+    # perfect teacher); on the default emm:3 pipeline it loses 2 points against emm:3 (README).
+    eval_player: Literal["value", "guided", "policy", "legacy"] = Field(
+        "value", description="How the new model and the champion play: value, guided (value with the policy as a prior), policy, legacy"
+    )
     eval_perfect: Literal["auto", "on", "off"] = Field(
         "auto",
         description="Measure every player against perfect play with the solve job's table: auto (when the store holds it), on (required), off",
@@ -116,10 +120,13 @@ def loss_cell(key: str) -> Any:
     return lambda row: f"{row[key]:.4f}" if row.get(key) is not None else ""
 
 
+PLAYER_WAYS = ("guided", "value", "policy", "legacy")
+
+
 def perfect_play(s: Any, binary: str, model: Path, inputs: list[str]) -> Table:
     """Each player against `perfect` (the --table in `inputs`): its win rate, and the win
     probability it gives away per decision against the best move."""
-    players = [(f"{way}:model", f"{way}:{model}") for way in ("value", "policy", "legacy")]
+    players = [(f"{way}:model", f"{way}:{model}") for way in PLAYER_WAYS]
     players += [(o, o) for o in opponents_of(s.eval_opponents)]
     rows = []
     for label, spec in players:
@@ -145,11 +152,12 @@ def perfect_play(s: Any, binary: str, model: Path, inputs: list[str]) -> Table:
 
 
 def evaluate(s: Any, binary: str, model: Path, champion: Path | None, inputs: list[str]) -> Evaluation:
-    """EVAL_GAMES games (seats alternate) against each opponent and the champion (as `value:`);
-    with the solved game's table in `inputs`, every player against perfect play as well."""
+    """EVAL_GAMES games (seats alternate) against each opponent and the champion (both models
+    play as EVAL_PLAYER); with the solved game's table in `inputs`, every player against perfect
+    play as well."""
     opponents = [(o, o) for o in opponents_of(s.eval_opponents)]
     if champion is not None:
-        opponents.append(("champion", f"value:{champion}"))
+        opponents.append(("champion", f"{s.eval_player}:{champion}"))
     results = []
     for label, spec in opponents:
         print(f"evaluate: {s.eval_games} games against {label}", flush=True)

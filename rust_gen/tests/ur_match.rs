@@ -151,6 +151,13 @@ fn a_truncated_file_is_refused_by_the_binary_with_exit_code_2() {
 /// A value network that reads only who is to move: tanh(0.5) when P1 is to move, tanh(-0.5)
 /// for P2 (feature 46 is +1 or -1), through ReLU units that pass it on unchanged.
 fn mover_only_network() -> Networks {
+    let file =
+        json!({"value_weights": mover_only_weights(), "policy_weights": vec![0.0f32; flat_len(7)]});
+    Networks::from_json(&file, "mover-only.json").expect("a valid compat file")
+}
+
+/// The flat compat array of `mover_only_network`'s value network.
+fn mover_only_weights() -> Vec<f32> {
     let widths = [150usize, 256, 128, 64, 32, 1];
     let mut flat = Vec::new();
     for (layer, pair) in widths.windows(2).enumerate() {
@@ -170,8 +177,7 @@ fn mover_only_network() -> Networks {
         flat.extend(vec![0.0f32; outputs]);
     }
     assert_eq!(flat.len(), flat_len(1));
-    let file = json!({"value_weights": flat, "policy_weights": vec![0.0f32; flat_len(7)]});
-    Networks::from_json(&file, "mover-only.json").expect("a valid compat file")
+    flat
 }
 
 #[test]
@@ -253,5 +259,79 @@ fn the_value_player_follows_a_pass_to_the_side_that_moves_after_it() {
     assert!(
         checked > 1000 && blocked > 50,
         "{checked} moves checked, {blocked} with a blocked roll"
+    );
+}
+
+/// The compat file of `mover_only_network` with a policy whose logits are its last biases,
+/// whatever the position.
+fn fixed_policy_network(logits: [f32; 7]) -> Networks {
+    let mut policy = vec![0.0f32; flat_len(7)];
+    let start = policy.len() - 7;
+    policy[start..].copy_from_slice(&logits);
+    let file = json!({"value_weights": mover_only_weights(), "policy_weights": policy});
+    Networks::from_json(&file, "fixed-policy.json").expect("a valid compat file")
+}
+
+#[test]
+fn the_guided_player_adds_the_weighted_log_probability_of_the_policy_to_each_value() {
+    use rust_gen::core::Rng;
+    use rust_gen::ur::game::advance;
+    use rust_gen::ur::players::{Kind, Player, GUIDE_WEIGHT};
+    use rust_gen::ur::rules::{pieces_of, Position};
+    // Logit gaps of tens: times the weight, they are of the size of the value gaps here, so
+    // the prior decides some moves and not others.
+    let logits = [0.0, 40.0, -30.0, 10.0, 80.0, -60.0, 20.0];
+    let nets = std::sync::Arc::new(fixed_policy_network(logits));
+    let of = |kind: Kind, text: &str| {
+        Player::new(&PlayerSpec {
+            kind,
+            text: text.into(),
+        })
+    };
+    let mut guided = of(Kind::Guided(nets.clone()), "guided:fixed");
+    let mut value = of(Kind::Value(nets.clone()), "value:fixed");
+    let mut rng = Rng::new(9);
+    let (mut checked, mut overruled) = (0, 0);
+    for _game in 0..40 {
+        let (mut pos, mut mover) = (Position::initial(), 0usize);
+        while pos.winner().is_none() {
+            let roll = (0..4).map(|_| rng.below(2) as u8).sum::<u8>();
+            let legal = pos.legal_moves(mover, roll);
+            let mut piece = None;
+            if legal != 0 {
+                // By hand: a softmax over the legal pieces' logits only.
+                let total: f32 = pieces_of(legal).map(|k| logits[k].exp()).sum();
+                let log_probs = guided.policy_log_probs(&nets, &pos, mover, roll);
+                for k in 0..7 {
+                    let expected = if legal & (1 << k) != 0 {
+                        logits[k] - total.ln()
+                    } else {
+                        0.0
+                    };
+                    assert!(
+                        (log_probs[k] - expected).abs() < 1e-3,
+                        "piece {k}: {log_probs:?}"
+                    );
+                }
+                let values = value.value_of_moves(&nets, &pos, mover, roll);
+                let mut best = (f32::NEG_INFINITY, 7);
+                for k in pieces_of(pos.distinct_moves(mover, roll)) {
+                    let score = values[k].expect("a value") + GUIDE_WEIGHT * log_probs[k];
+                    if score > best.0 {
+                        best = (score, k);
+                    }
+                }
+                let chosen = guided.choose(&pos, mover, roll, legal, &mut rng);
+                assert_eq!(chosen, best.1, "the best value plus prior");
+                overruled += (chosen != value.choose(&pos, mover, roll, legal, &mut rng)) as usize;
+                checked += 1;
+                piece = Some(pieces_of(legal).next().expect("legal"));
+            }
+            (pos, mover) = advance(&pos, mover, roll, piece);
+        }
+    }
+    assert!(
+        checked > 1000 && overruled > 20 && overruled < checked / 2,
+        "{checked} decisions, {overruled} decided by the prior"
     );
 }

@@ -89,7 +89,7 @@ fn generate_shard(args: GenerateArgs) -> ExitCode {
 
 #[derive(Args)]
 pub struct MatchArgs {
-    /// Player A: random, greedy, emm:D, policy:FILE, value:FILE or legacy:FILE.
+    /// Player A: random, greedy, emm:D, policy:FILE, value:FILE, guided:FILE or legacy:FILE.
     #[arg(long)]
     a: String,
     /// Player B, same forms as --a.

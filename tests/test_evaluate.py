@@ -92,6 +92,12 @@ def test_promotion_happens_and_does_not_happen_in_constructed_cases(trained_run:
     assert report["promoted"] is False
     assert store.read_json(first.champion)["run_id"] == "tiny"
     assert "Not promoted" in store.read_bytes(f"{twin.eval}/report.md").decode()
+    # 2b. The champion plays as EVAL_PLAYER too: on paired dice the same network the same way
+    #     scores exactly half (against the champion as `value:`, `guided:` would not).
+    result = evaluate(str(store_path), "twin", EVAL_GAMES=200, EVAL_PLAYER="guided")
+    assert result.returncode == 0, result.stderr
+    against = next(r for r in store.read_json(f"{twin.eval}/report.json")["results"] if r["opponent"] == "champion")
+    assert against["a"] == "guided:model" and against["a_wins"] == against["b_wins"], against
     # 3. The same evidence with a threshold of 0.2 promotes it.
     result = evaluate(str(store_path), "twin", EVAL_GAMES=200, PROMOTION_THRESHOLD=0.2)
     assert result.returncode == 0, result.stderr

@@ -174,15 +174,8 @@ impl Player {
             Kind::Emm(depth) => self.searcher.analyze(pos, player, roll, *depth).best_piece,
             Kind::Policy(nets) => {
                 let nets = Arc::clone(nets);
-                self.inputs[..NUM_FEATURES].copy_from_slice(&features(
-                    pos,
-                    player,
-                    roll,
-                    legal.count_ones(),
-                ));
-                nets.policy
-                    .forward(&self.inputs, 1, &mut self.scratch, &mut self.outputs);
-                best_by(legal, |piece| self.outputs[piece])
+                let logits = self.policy_logits(&nets, pos, player, roll, legal);
+                best_by(legal, |piece| logits[piece])
             }
             Kind::Value(nets) => {
                 let nets = Arc::clone(nets);
@@ -221,6 +214,28 @@ impl Player {
         })
     }
 
+    /// The policy network's 7 logits for the decision state.
+    fn policy_logits(
+        &mut self,
+        nets: &Networks,
+        pos: &Position,
+        player: usize,
+        roll: u8,
+        legal: MoveMask,
+    ) -> [f32; PIECES] {
+        self.inputs[..NUM_FEATURES].copy_from_slice(&features(
+            pos,
+            player,
+            roll,
+            legal.count_ones(),
+        ));
+        nets.policy
+            .forward(&self.inputs, 1, &mut self.scratch, &mut self.outputs);
+        let mut logits = [0.0; PIECES];
+        logits.copy_from_slice(&self.outputs[..PIECES]);
+        logits
+    }
+
     /// The policy's log-probabilities over the legal moves (a softmax over their logits only);
     /// 0 for the illegal pieces.
     pub fn policy_log_probs(
@@ -231,15 +246,7 @@ impl Player {
         roll: u8,
     ) -> [f32; PIECES] {
         let legal = pos.legal_moves(player, roll);
-        self.inputs[..NUM_FEATURES].copy_from_slice(&features(
-            pos,
-            player,
-            roll,
-            legal.count_ones(),
-        ));
-        nets.policy
-            .forward(&self.inputs, 1, &mut self.scratch, &mut self.outputs);
-        let logits = &self.outputs[..PIECES];
+        let logits = self.policy_logits(nets, pos, player, roll, legal);
         let max = pieces_of(legal)
             .map(|k| logits[k])
             .fold(f32::NEG_INFINITY, f32::max);
@@ -334,24 +341,11 @@ impl Player {
         roll: u8,
         legal: MoveMask,
     ) -> usize {
-        self.inputs[..NUM_FEATURES].copy_from_slice(&features(
-            pos,
-            player,
-            roll,
-            legal.count_ones(),
-        ));
+        let logits = self.policy_logits(nets, pos, player, roll, legal);
         let mut probs = [0.0f32; PIECES];
-        nets.policy
-            .forward(&self.inputs, 1, &mut self.scratch, &mut self.outputs);
-        let max = self.outputs[..PIECES]
-            .iter()
-            .cloned()
-            .fold(f32::MIN, f32::max);
-        let total: f32 = self.outputs[..PIECES]
-            .iter()
-            .map(|&l| (l - max).exp())
-            .sum();
-        for (p, &l) in probs.iter_mut().zip(&self.outputs[..PIECES]) {
+        let max = logits.iter().cloned().fold(f32::MIN, f32::max);
+        let total: f32 = logits.iter().map(|&l| (l - max).exp()).sum();
+        for (p, &l) in probs.iter_mut().zip(&logits) {
             *p = (l - max).exp() / total;
         }
         let mut rows = 0;

@@ -113,6 +113,7 @@ def evaluate(s: Any, binary: str, model: Path, champion: Path | None, inputs: li
         interval="catch_rate_ci95",
         score_label="catch rate (95% interval)",
         reference=results[0]["catch_rate"],
+        reference_label=f"{results[0]['label']}: {results[0]['catch_rate']:.1%}",
         columns=[
             ("player", lambda r: r["label"]),
             ("episodes", lambda r: str(r["episodes"])),

@@ -49,6 +49,7 @@ class Evaluation:
     interval: str  # the result key of its 95% interval, e.g. "a_win_rate_ci95"
     score_label: str  # the chart's axis, e.g. "win rate of the new model"
     reference: float  # a line on the chart (0.5: an even match)
+    reference_label: str  # what the line is, for the chart's legend
     columns: list[tuple[str, Callable[[dict[str, Any]], str]]]  # report.md's table
     champion_bound: float | None  # lower 95% bound of the promotion score against the champion
     tables: tuple[Table, ...] = ()

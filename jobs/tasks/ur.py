@@ -185,6 +185,7 @@ def evaluate(s: Any, binary: str, model: Path, champion: Path | None, inputs: li
         interval="a_win_rate_ci95",
         score_label="win rate of the new model (95% Wilson interval)",
         reference=0.5,
+        reference_label="an even match (50%)",
         columns=columns,
         champion_bound=against["a_win_rate_ci95"][0] if against else None,
         tables=(perfect_play(s, binary, model, inputs),) if inputs else (),

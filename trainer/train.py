@@ -197,7 +197,7 @@ class Trainer:
             dynamic_ncols=True,
         )
         for index in batches:
-            batch = self._batch(self.train_data, index)
+            batch = self.learner.augment(self._batch(self.train_data, index), self.batch_generator)
             terms, _ = self.learner.losses(self.model, batch, self._autocast())
             loss = add(terms.values())
             self.optimizer.zero_grad(set_to_none=True)

@@ -60,6 +60,22 @@ class PredatorLearner(Learner):
             batches += list(pool[by_count].split(batch_size))
         return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
+    def augment(self, batch: Samples, generator: torch.Generator) -> Samples:
+        """With MIRROR, each row flipped left-right and/or up-down at random (a quarter of the
+        rows each way). The simulation's rules, its wraps, the encoding and the episode
+        distribution are all symmetric under both flips, so a mirrored state with the mirrored
+        teacher action is a sample of a teacher exactly as strong: four samples for one."""
+        if not self.options.mirror:
+            return batch
+        signs = (torch.randint(0, 2, (len(batch), 2), generator=generator) * 2 - 1).to(batch.device, torch.float32)
+        ones = torch.ones_like(signs)
+        # predator: [vx, vy, 0, 0]; boids: [dx, dy, vx, vy]; target: [ax, ay]; context: sizes.
+        return batch.replace(
+            predator=batch["predator"] * torch.cat([signs, ones], dim=1),
+            boids=batch["boids"] * torch.cat([signs, signs], dim=1)[:, None, :],
+            target=batch["target"] * signs,
+        )
+
     def build_model(self, model_args: dict[str, Any]) -> PredatorNet:
         return PredatorNet(**model_args)
 

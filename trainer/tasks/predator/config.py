@@ -11,6 +11,9 @@ class PredatorTrainOptions(BaseModel):
     n_heads: int = Field(4, ge=1, le=64, description="Attention heads; must divide D_MODEL")
     n_layers: int = Field(3, ge=1, le=24, description="Transformer blocks")
     ffn_hidden: int = Field(96, ge=1, le=8192, description="Hidden width of each block's GEGLU feed-forward")
+    near_weight: float = Field(
+        0.0, ge=0.0, le=1000.0, description="Extra loss weight of samples with a boid close by: 1 + NEAR_WEIGHT * exp(-distance / 40 px)"
+    )
     mirror: bool = Field(True, description="Train on mirror images too: each training sample flipped left-right and/or up-down at random")
 
     @model_validator(mode="after")

@@ -17,6 +17,8 @@ from trainer.tasks.predator.export import from_browser, from_js, from_ours, to_b
 from trainer.tasks.predator.model import ACTION_SIZE, BOID_SIZE, CONTEXT_SIZE, PREDATOR_SIZE, PredatorNet
 
 POOL_BATCHES = 16
+POSITION_SCALE = 1000.0  # pixels per unit of an encoded boid offset (docs/predator.md, section 5)
+NEAR_SCALE_PX = 40.0  # NEAR_WEIGHT's distance scale: about three catch radii
 
 
 class PredatorLearner(Learner):
@@ -82,19 +84,26 @@ class PredatorLearner(Learner):
     def losses(
         self, model: torch.nn.Module, batch: Samples, autocast: AbstractContextManager[Any]
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """Action MSE (the loss); the angle between predicted and teacher directions in degrees
-        (a sum, which validation reports as a mean; a zero action has angle 0)."""
+        """Action MSE (the loss; with NEAR_WEIGHT, weighted towards samples with a boid close by,
+        and named `weighted_mse`, while `action_mse` is reported plain); the angle between
+        predicted and teacher directions in degrees (sums, which validation reports as means; a
+        zero action has angle 0)."""
         count = batch["count"]
         # Only as many boid slots as the batch's largest flock: the rest is padding in every row.
         width = max(1, int(count.max())) if len(batch) else 1
+        boids = batch["boids"][:, :width]
         with autocast:
-            action = model(batch["context"], batch["predator"], batch["boids"][:, :width], count).float()
+            action = model(batch["context"], batch["predator"], boids, count).float()
         target = batch["target"]
-        loss = F.mse_loss(action, target)
         cross = action[:, 0] * target[:, 1] - action[:, 1] * target[:, 0]
         dot = (action * target).sum(dim=1)
         angle = torch.atan2(cross.abs(), dot) * (180.0 / math.pi)
-        return {"action_mse": loss}, {"angle_deg": angle.detach().sum()}
+        if not self.options.near_weight:
+            return {"action_mse": F.mse_loss(action, target)}, {"angle_deg": angle.detach().sum()}
+        squared = ((action - target) ** 2).mean(dim=1)
+        weight = 1.0 + self.options.near_weight * torch.exp(-nearest_boid_px(boids, count) / NEAR_SCALE_PX)
+        weighted = (weight * squared).sum() / weight.sum()
+        return {"weighted_mse": weighted}, {"angle_deg": angle.detach().sum(), "action_mse": squared.detach().sum()}
 
     def exports(self, model: torch.nn.Module, provenance: dict[str, Any]) -> dict[str, Any]:
         """model/weights.json (ours), model/browser_weights.json and model/predator_model.js."""
@@ -117,3 +126,11 @@ class PredatorLearner(Learner):
 
         counts = None if count is None else torch.as_tensor(count, device=device).to(torch.int64)
         return {"action": model(tensor(context), tensor(predator), tensor(boids), counts).cpu()}
+
+
+def nearest_boid_px(boids: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    """Each row's distance in pixels from the predator to its nearest boid (the encoded offsets
+    are wrapped once already); infinite for a row without boids."""
+    distance = torch.linalg.vector_norm(boids[..., :2], dim=-1) * POSITION_SCALE
+    padding = torch.arange(boids.shape[1], device=boids.device)[None, :] >= count[:, None]
+    return distance.masked_fill(padding, math.inf).amin(dim=1)

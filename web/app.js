@@ -7,7 +7,7 @@
 // `window.ludus` exposes the run to tests: the state, frames, caught, policy, timings.
 
 import { demoState, encode, pursuit, step } from "./sim.js";
-import { forward, loadTransformer } from "./transformer.js";
+import { loadTransformer, netAction } from "./transformer.js";
 
 const params = new URLSearchParams(location.search);
 const $ = (id) => document.getElementById(id);
@@ -99,7 +99,7 @@ function act(obs) {
   if (policy === "still") return [0, 0];
   if (policy === "network" && run.net) {
     const t = performance.now();
-    const action = forward(run.net, obs);
+    const action = netAction(run.net, obs);
     run.inferenceMs.push(performance.now() - t);
     return action;
   }

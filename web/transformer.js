@@ -406,3 +406,13 @@ export function forward(net, obs) {
   project(net.out, net.outBias, x, 0, d, out, 0);
   return [tanh(out[0]), tanh(out[1])];
 }
+
+/** The predator's action from the network: full thrust (a unit vector) in the direction of its
+ *  output, as every teacher acts and as `rust_gen`'s `net:` player does. Trained by squared
+ *  error, the network shortens its output where the teacher's direction is uncertain; the
+ *  direction keeps the average and the teacher's strength. An output shorter than 1e-9 stays. */
+export function netAction(net, obs) {
+  const [x, y] = forward(net, obs);
+  const norm = Math.sqrt(x * x + y * y);
+  return norm >= 1e-9 ? [x / norm, y / norm] : [x, y];
+}

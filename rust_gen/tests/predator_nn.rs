@@ -5,6 +5,8 @@
 use rust_gen::core::Rng;
 use rust_gen::predator::encode::Observation;
 use rust_gen::predator::nn::{Scratch, Transformer};
+use rust_gen::predator::players::PlayerSpec;
+use rust_gen::predator::sim::{Boid, Predator, State, V2};
 use serde_json::{json, Value};
 
 fn randoms(rng: &mut Rng, n: usize, scale: f64) -> Vec<f64> {
@@ -340,6 +342,60 @@ fn fast_inference_equals_the_reference_through_both_files() {
             let _ = std::fs::remove_file(p);
         }
     }
+}
+
+/// `net:` acts at full thrust in the network's direction, `net-raw:` with its output as it is.
+#[test]
+fn net_players_decode_the_output_to_a_direction_or_keep_it() {
+    let mut rng = Rng::new(9);
+    let (browser, _) = browser_file(&mut rng, 8, 2, 2, 12);
+    let path = write("players.json", browser.to_string());
+    let net = Transformer::load(&path).expect("loads");
+    let boids = (0..5)
+        .map(|id| Boid {
+            pos: V2 {
+                x: 100.0 + 40.0 * rng.next_f64(),
+                y: 80.0 + 30.0 * rng.next_f64(),
+            },
+            vel: V2 {
+                x: rng.next_f64() - 0.5,
+                y: rng.next_f64() - 0.5,
+            },
+            id,
+        })
+        .collect();
+    let state = State {
+        width: 400.0,
+        height: 300.0,
+        boids,
+        predator: Predator {
+            pos: V2 { x: 50.0, y: 60.0 },
+            vel: V2 { x: 1.0, y: -0.5 },
+        },
+    };
+    let obs = Observation::encode(&state);
+    let [x, y] = net.forward(&obs, &mut Scratch::default());
+    let (x, y) = (x as f64, y as f64);
+    let norm = (x * x + y * y).sqrt();
+    assert!(
+        norm > 0.01 && norm < 0.99,
+        "an output the decoding changes: {norm}"
+    );
+    let act = |player: &str| {
+        let spec = PlayerSpec::parse(&format!("{player}:{}", path.display())).expect("a player");
+        spec.build(Rng::new(0)).act(&state, &obs)
+    };
+    assert_eq!(act("net-raw"), (x, y));
+    let (ux, uy) = act("net");
+    assert!(
+        ((ux * ux + uy * uy).sqrt() - 1.0).abs() < 1e-12,
+        "full thrust"
+    );
+    assert!(
+        (ux - x / norm).abs() < 1e-12 && (uy - y / norm).abs() < 1e-12,
+        "same direction"
+    );
+    let _ = std::fs::remove_file(path);
 }
 
 #[test]

@@ -11,7 +11,7 @@ import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
-import { exp, forward, loadTransformer, tanh, WeightsError } from "../transformer.js";
+import { exp, forward, loadTransformer, netAction, tanh, WeightsError } from "../transformer.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const PYTHON = process.env.PYTHON || join(here, "..", "..", ".venv", "bin", "python");
@@ -37,6 +37,20 @@ test("the transformer equals PyTorch to 1e-5 on 1 to 50 boids", () => {
   }
   assert.ok(worst <= TOLERANCE, `largest difference ${worst}`);
   assert.ok(cases.some((c) => Math.abs(c.action[0]) > 0.05), "outputs that say something");
+});
+
+test("the network's action is full thrust in the direction of its output", () => {
+  const net = loadTransformer(JSON.parse(read("browser_weights.json")));
+  let shortened = 0;
+  for (const c of JSON.parse(read("cases.json"))) {
+    const [x, y] = forward(net, c);
+    const [ax, ay] = netAction(net, c);
+    const norm = Math.hypot(x, y);
+    if (norm < 0.99) shortened += 1;
+    assert.ok(Math.abs(Math.hypot(ax, ay) - 1) < 1e-12, `unit length: ${[ax, ay]}`);
+    assert.ok(Math.abs(ax - x / norm) < 1e-12 && Math.abs(ay - y / norm) < 1e-12, "the output's direction");
+  }
+  assert.ok(shortened > 0, "cases whose output is shorter than full thrust");
 });
 
 test("the .js wrapper holds the same network", () => {

@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 
 import { demoState, encode, step } from "../sim.js";
-import { forward, loadTransformer } from "../transformer.js";
+import { loadTransformer, netAction } from "../transformer.js";
 
 const [model, seed, boids, width, height, frames] = process.argv.slice(2);
 const net = loadTransformer(JSON.parse(readFileSync(model, "utf8")));
@@ -13,7 +13,7 @@ const state = demoState(Number(width), Number(height), Number(boids), Number(see
 let caught = 0;
 let done = 0;
 while (done < Number(frames) && state.boids.length > 0) {
-  caught += step(state, forward(net, encode(state))).length;
+  caught += step(state, netAction(net, encode(state))).length;
   done += 1;
 }
 process.stdout.write(JSON.stringify({ frames: done, caught, state }));

@@ -1,5 +1,6 @@
 //! Who steers the predator: `still`, `random`, `pursuit`, `lead` (interception), `planner` and
-//! `net:FILE` (a transformer from the browser file or our own).
+//! `net:FILE` (a transformer from the browser file or our own, at full thrust in the direction it
+//! gives) and `net-raw:FILE` (its output as it is).
 
 use super::encode::{pursuit, Observation};
 use super::episode::Policy;
@@ -16,7 +17,7 @@ pub enum PlayerSpec {
     Pursuit,
     Lead,
     Planner(PlannerSettings),
-    Net(Arc<Transformer>),
+    Net(Arc<Transformer>, Decoding),
 }
 
 impl PlayerSpec {
@@ -28,13 +29,17 @@ impl PlayerSpec {
             "lead" => Ok(PlayerSpec::Lead),
             "planner" => planner_spec(""),
             _ if text.starts_with("planner:") => planner_spec(&text["planner:".len()..]),
-            _ => match text.strip_prefix("net:") {
-                Some(path) => Transformer::load(std::path::Path::new(path))
-                    .map(|net| PlayerSpec::Net(Arc::new(net))),
-                None => Err(format!(
-                    "'{text}' is not a player: expected still, random, pursuit, lead, planner[:KEY=VALUE...] or net:FILE"
-                )),
-            },
+            _ => {
+                let (path, decoding) = match (text.strip_prefix("net:"), text.strip_prefix("net-raw:")) {
+                    (Some(path), _) => (path, Decoding::Direction),
+                    (_, Some(path)) => (path, Decoding::Raw),
+                    _ => return Err(format!(
+                        "'{text}' is not a player: expected still, random, pursuit, lead, planner[:KEY=VALUE...], net:FILE or net-raw:FILE"
+                    )),
+                };
+                Transformer::load(std::path::Path::new(path))
+                    .map(|net| PlayerSpec::Net(Arc::new(net), decoding))
+            }
         }
     }
 
@@ -46,7 +51,7 @@ impl PlayerSpec {
             PlayerSpec::Pursuit => Box::new(Pursuit),
             PlayerSpec::Lead => Box::new(Lead),
             PlayerSpec::Planner(settings) => Box::new(Planner::new(*settings)),
-            PlayerSpec::Net(net) => Box::new(NetPlayer::new(net.clone())),
+            PlayerSpec::Net(net, decoding) => Box::new(NetPlayer::new(net.clone(), *decoding)),
         }
     }
 }
@@ -93,16 +98,41 @@ fn planner_spec(options: &str) -> Result<PlayerSpec, String> {
     Ok(PlayerSpec::Planner(settings))
 }
 
+/// How a network's output becomes the predator's action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decoding {
+    /// Full thrust (a unit vector) in the output's direction, as every teacher acts. A network
+    /// trained by squared error shortens its output where the teacher's direction is uncertain
+    /// (it averages the candidates), which would also cost it thrust; the direction keeps the
+    /// average and the teacher's strength. An output shorter than 1e-9 stays as it is.
+    Direction,
+    /// The output as it is, each component in (-1, 1).
+    Raw,
+}
+
+impl Decoding {
+    pub fn apply(self, [x, y]: [f32; 2]) -> (f64, f64) {
+        let (x, y) = (x as f64, y as f64);
+        let norm = (x * x + y * y).sqrt();
+        match self {
+            Decoding::Direction if norm >= 1e-9 => (x / norm, y / norm),
+            _ => (x, y),
+        }
+    }
+}
+
 /// One network call per step.
 pub struct NetPlayer {
     pub net: Arc<Transformer>,
+    pub decoding: Decoding,
     pub scratch: Scratch,
 }
 
 impl NetPlayer {
-    pub fn new(net: Arc<Transformer>) -> NetPlayer {
+    pub fn new(net: Arc<Transformer>, decoding: Decoding) -> NetPlayer {
         NetPlayer {
             net,
+            decoding,
             scratch: Scratch::default(),
         }
     }
@@ -110,8 +140,8 @@ impl NetPlayer {
 
 impl Policy for NetPlayer {
     fn act(&mut self, _: &State, obs: &Observation) -> (f64, f64) {
-        let [x, y] = self.net.forward(obs, &mut self.scratch);
-        (x as f64, y as f64)
+        self.decoding
+            .apply(self.net.forward(obs, &mut self.scratch))
     }
 }
 

@@ -5,7 +5,7 @@ use super::encode::Observation;
 use super::episode::{run, Policy, Protocol};
 use super::nn::Transformer;
 use super::planner::Planner;
-use super::players::{NetPlayer, Pursuit};
+use super::players::{Decoding, NetPlayer, Pursuit};
 use super::sim::State;
 use crate::core::safetensors::{put_f32s, tensor_of, Dtype, Tensor};
 use crate::core::{Rng, Task};
@@ -134,7 +134,7 @@ impl Task for PredatorGenerator {
                 let label = Cell::new((0.0, 0.0));
                 let mut driver = Labelled {
                     teacher,
-                    student: NetPlayer::new(student.net.clone()),
+                    student: NetPlayer::new(student.net.clone(), Decoding::Direction),
                     label: &label,
                 };
                 rec.student = true;

@@ -47,7 +47,7 @@ pub enum ProtocolName {
 
 #[derive(Args)]
 pub struct MatchArgs {
-    /// Players, comma separated: still, random, pursuit, lead, planner, planner:targets=N:horizon=N:replan=N:radius=PX (any of these), net:FILE.
+    /// Players, comma separated: still, random, pursuit, lead, planner, planner:targets=N:horizon=N:replan=N:radius=PX:follow=0|1 (any of these), net:FILE (full thrust in the network's direction), net-raw:FILE (its output as it is).
     #[arg(long, value_delimiter = ',', required = true)]
     players: Vec<String>,
     /// Evaluation episodes (every player plays each of them).
@@ -152,7 +152,7 @@ fn generate_shard(args: GenerateArgs) -> ExitCode {
 
 #[derive(Args)]
 pub struct TraceArgs {
-    /// The player: still, random, pursuit, lead, planner or net:FILE.
+    /// The player: still, random, pursuit, lead, planner[:KEY=VALUE...], net:FILE or net-raw:FILE.
     #[arg(long)]
     player: String,
     /// A JSON file with the initial state ({"width", "height", "boids": [{"pos": {"x", "y"},

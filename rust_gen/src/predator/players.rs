@@ -30,12 +30,14 @@ impl PlayerSpec {
             "planner" => planner_spec(""),
             _ if text.starts_with("planner:") => planner_spec(&text["planner:".len()..]),
             _ => {
-                let (path, decoding) = match (text.strip_prefix("net:"), text.strip_prefix("net-raw:")) {
-                    (Some(path), _) => (path, Decoding::Direction),
-                    (_, Some(path)) => (path, Decoding::Raw),
-                    _ => return Err(format!(
+                let (path, decoding) = if let Some(path) = text.strip_prefix("net:") {
+                    (path, Decoding::Direction)
+                } else if let Some(path) = text.strip_prefix("net-raw:") {
+                    (path, Decoding::Raw)
+                } else {
+                    return Err(format!(
                         "'{text}' is not a player: expected still, random, pursuit, lead, planner[:KEY=VALUE...], net:FILE or net-raw:FILE"
-                    )),
+                    ));
                 };
                 Transformer::load(std::path::Path::new(path))
                     .map(|net| PlayerSpec::Net(Arc::new(net), decoding))

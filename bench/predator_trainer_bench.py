@@ -7,12 +7,19 @@ out each sample's boids as a list, batch 32, tokens built per sample in Python i
 (one projection call per boid), post-norm blocks (`nn.TransformerEncoderLayer` as is), padding
 to the batch's largest flock with a key-padding mask, Adam. Ours: the Trainer with the predator
 learner (data on the device, batches drawn by index and grouped by flock size, the CLS row only
-in the last block). Usage: python bench/predator_trainer_bench.py [--episodes N] [--device cpu]
+in the last block).
+
+It also counts the floating-point operations of one of our training steps (torch's FLOP counter
+on real batches) and times the model's linear layers alone, forward and backward, at the same
+batch and token shapes: the sample-steps/s those matrix products allow is a ceiling for any loop
+that trains this model with them on this device. Usage: python bench/predator_trainer_bench.py
+[--episodes N] [--device cpu]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import statistics
@@ -26,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
+from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -33,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from trainer import TrainConfig, Trainer  # noqa: E402
 from trainer.data import Samples, parse_shard, split_by_episode  # noqa: E402
 from trainer.tasks.predator.learner import PredatorLearner  # noqa: E402
+from trainer.train import add  # noqa: E402
 
 GENERATOR = ROOT / "rust_gen" / "target" / "release" / "rust_gen"
 
@@ -121,13 +130,59 @@ def our_loop(train: Samples, val: Samples, epochs: int, batch_size: int, device:
         return statistics.median(speeds), trainer.evaluate(trainer.val_data)["val_loss"]  # type: ignore[arg-type]
 
 
+def step_flops(train: Samples, batch_size: int) -> tuple[float, float]:
+    """(FLOPs per sample of one training step, tokens per sample as batched), over one epoch's
+    batches drawn as our loop draws them (padding to each batch's largest flock included). The
+    counter tallies matrix products and attention, forward and backward; element-wise work
+    (norms, GELU, the optimizer) is left out."""
+    learner = PredatorLearner()
+    model = learner.build_model(learner.model_args)
+    flops, tokens, rows = 0, 0, 0
+    for index in learner.batches(train, batch_size, torch.Generator().manual_seed(0)):
+        batch = train.rows(index)
+        with FlopCounterMode(display=False) as counter:
+            terms, _ = learner.losses(model, batch, contextlib.nullcontext())
+            add(terms.values()).backward()
+        flops += counter.get_total_flops()
+        tokens += len(batch) * (3 + int(batch["count"].max()))  # CLS, context, predator, boids
+        rows += len(batch)
+    return flops / rows, tokens / rows
+
+
+def linear_ceiling(batch_size: int, tokens: int, device: torch.device, repeats: int = 20) -> float:
+    """Sample-steps/s allowed by the model's linear layers alone (forward and backward, fp32)
+    on batch_size samples of `tokens` tokens: QKV, attention output and the three feed-forward
+    matrices of every block but the last, and the last block's QKV (its other rows are the CLS
+    token's only). Attention, norms, copies and the optimizer would only add to the time, so no
+    loop on these matrix products is faster."""
+    args = PredatorLearner().model_args
+    d, f = args["d_model"], args["ffn_hidden"]
+    shapes = [(d, 3 * d), (d, d), (d, f), (d, f), (f, d)] * (args["n_layers"] - 1) + [(d, 3 * d)]
+    weights = [torch.randn(o, i, device=device, requires_grad=True) for i, o in shapes]
+    inputs = [torch.randn(batch_size * tokens, i, device=device, requires_grad=True) for i, _ in shapes]
+
+    def step() -> None:
+        torch.stack([F.linear(x, w).sum() for x, w in zip(inputs, weights, strict=True)]).sum().backward()
+
+    times = []
+    for _ in range(repeats + 2):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - started)
+    return batch_size / statistics.median(times[2:])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--episodes", type=int, default=40)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--old-samples", type=int, default=6000, help="samples the old loop trains on (it is slow)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--batch-sizes", default="1024,4096")
+    parser.add_argument("--batch-sizes", default="256,1024,4096")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
     data = make_dataset(args.episodes)
@@ -137,11 +192,20 @@ def main() -> None:
     old = old_loop(train, args.old_samples)
     print(f"old loop (batch 32, DataLoader, per-sample tokens, post-norm; CPU): {old:,.0f} sample-steps/s", flush=True)
     rows = []
+    device = torch.device(args.device)
     for bs in [int(b) for b in args.batch_sizes.split(",")]:
         speed, val_loss = our_loop(train, val, args.epochs, bs, args.device)
-        rows.append({"batch_size": bs, "sample_steps_per_second": speed, "ratio_to_old": speed / old, "val_loss_after": val_loss})
-        print(f"ours, batch {bs} ({args.device}): {speed:,.0f} sample-steps/s = {speed / old:.1f}x the old loop", flush=True)
-    device = torch.device(args.device)
+        flops, tokens = step_flops(train, bs)
+        ceiling = linear_ceiling(bs, round(tokens), device)
+        rows.append({"batch_size": bs, "sample_steps_per_second": speed, "ratio_to_old": speed / old, "val_loss_after": val_loss,
+                     "flops_per_sample_step": flops, "tokens_per_sample": tokens, "gflops_per_second": speed * flops / 1e9,
+                     "linear_layers_ceiling_sample_steps_per_second": ceiling})  # fmt: skip
+        print(
+            f"ours, batch {bs} ({args.device}): {speed:,.0f} sample-steps/s = {speed / old:.1f}x the old loop; "
+            f"{flops / 1e6:.2f} MFLOP a sample-step ({tokens:.1f} tokens), {speed * flops / 1e9:.1f} GFLOP/s; "
+            f"the linear layers alone allow {ceiling:,.0f} = {ceiling / old:.1f}x",
+            flush=True,
+        )
     name = "predator-trainer" if device.type == "cpu" else f"predator-trainer-{device.type}"
     machine = {"cpu_count": torch.get_num_threads(), "platform": platform.platform(), "torch": torch.__version__}
     if device.type == "cuda":
@@ -150,8 +214,17 @@ def main() -> None:
               "statistic": "median over epochs", "old_loop_sample_steps_per_second": old, "ours": rows}  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = ["| loop | batch | sample-steps/s | vs old |", "|---|---|---|---|", f"| old (re-created, CPU) | 32 | {old:,.0f} | 1.0x |"]
-    lines += [f"| ours ({args.device}) | {r['batch_size']} | {r['sample_steps_per_second']:,.0f} | {r['ratio_to_old']:.1f}x |" for r in rows]
+    lines = [
+        "| loop | batch | sample-steps/s | vs old | MFLOP a sample-step | GFLOP/s | the linear layers alone: sample-steps/s (vs old) |",
+        "|---|---|---|---|---|---|---|",
+        f"| old (re-created, CPU) | 32 | {old:,.0f} | 1.0x | | | |",
+    ]
+    lines += [
+        f"| ours ({args.device}) | {r['batch_size']} | {r['sample_steps_per_second']:,.0f} | {r['ratio_to_old']:.1f}x "
+        f"| {r['flops_per_sample_step'] / 1e6:.2f} | {r['gflops_per_second']:.1f} "
+        f"| {r['linear_layers_ceiling_sample_steps_per_second']:,.0f} ({r['linear_layers_ceiling_sample_steps_per_second'] / old:.1f}x) |"
+        for r in rows
+    ]
     (args.out / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

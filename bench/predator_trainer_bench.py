@@ -155,11 +155,12 @@ def linear_ceiling(batch_size: int, tokens: int, device: torch.device, repeats: 
     matrices of every block but the last, and the last block's QKV (its other rows are the CLS
     token's only). Attention, norms, copies and the optimizer would only add to the time, so no
     loop on these matrix products is faster."""
-    args = PredatorLearner().model_args
-    d, f = args["d_model"], args["ffn_hidden"]
-    shapes = [(d, 3 * d), (d, d), (d, f), (d, f), (f, d)] * (args["n_layers"] - 1) + [(d, 3 * d)]
-    weights = [torch.randn(o, i, device=device, requires_grad=True) for i, o in shapes]
-    inputs = [torch.randn(batch_size * tokens, i, device=device, requires_grad=True) for i, _ in shapes]
+    learner = PredatorLearner()
+    model = learner.build_model(learner.model_args).to(device)
+    *full, last = model.layers
+    layers = [m for block in full for m in block.modules() if isinstance(m, nn.Linear)] + [last.qkv]
+    weights = [layer.weight for layer in layers]
+    inputs = [torch.randn(batch_size * tokens, w.shape[1], device=device, requires_grad=True) for w in weights]
 
     def step() -> None:
         torch.stack([F.linear(x, w).sum() for x, w in zip(inputs, weights, strict=True)]).sum().backward()

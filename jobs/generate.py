@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from common.errors import ConfigError, JobError
-from common.processes import child_options, temp_prefix
+from common.processes import run_child, temp_prefix
 from common.storage import RunLayout, ShardManifest, StorageError, Store, commit_shard, read_committed_shard, read_manifest, sha256_file
 from jobs.settings import GenerateSettings
 from jobs.tasks import get_task
@@ -85,7 +85,7 @@ def run_generate(s: GenerateSettings) -> ShardManifest:
         task = get_task(s.task)
         inputs = task.generator_inputs(s, store, Path(tmp)) if task.generator_inputs else []
         out = Path(tmp) / "out"
-        proc = subprocess.run(generator_command(binary, s, out, student, inputs), stdout=subprocess.PIPE, text=True, check=False, **child_options())
+        proc = run_child(generator_command(binary, s, out, student, inputs), stdout=subprocess.PIPE, text=True)
         if proc.returncode != 0:
             raise JobError(f"shard {s.shard_index}: rust_gen exited with code {proc.returncode}")
         result = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -13,13 +13,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
 from common.errors import JobError
-from common.processes import child_options, temp_prefix
+from common.processes import child, run_child, temp_prefix
 from common.storage import RunLayout, Store, committed_shard_indices, read_metrics
 from jobs.generate import find_generator
 from jobs.runs import Lease, check_or_write_run_json
@@ -63,13 +64,14 @@ def generate_locally(s: PipelineSettings, store: Store, layout: RunLayout, round
     with (
         tempfile.TemporaryDirectory(prefix=temp_prefix("generate")) as logs,
         tqdm(total=len(todo), desc="shards", unit="shard", file=sys.stderr) as bar,
+        ExitStack() as children,  # stopped (SIGTERM: they clean up) and waited for if this one is stopped
     ):
         while todo or running:
             while todo and len(running) < parallel:
                 index = todo.pop(0)
                 env = child_env(s, shard_index=index, threads=threads)
                 with open(Path(logs) / f"{index}.log", "wb") as log_file:
-                    running[index] = subprocess.Popen(stage("generate"), env=env, stderr=log_file, **child_options())
+                    running[index] = children.enter_context(child(stage("generate"), env=env, stderr=log_file))
             for index, proc in list(running.items()):
                 if proc.poll() is not None:
                     del running[index]
@@ -83,7 +85,7 @@ def generate_locally(s: PipelineSettings, store: Store, layout: RunLayout, round
 
 
 def run_stage(s: PipelineSettings, name: str, **overrides: Any) -> None:
-    proc = subprocess.run(stage(name), env=child_env(s, **overrides), check=False, **child_options())
+    proc = run_child(stage(name), env=child_env(s, **overrides))
     if proc.returncode != 0:
         raise JobError(f"the {name} stage exited with code {proc.returncode}; rerun with RUN_ID={s.run_id} to resume")
 

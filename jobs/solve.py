@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import JobError
-from common.processes import child_options, temp_prefix
+from common.processes import run_child, temp_prefix
 from common.storage import Store, sha256_file, solution_keys
 from jobs.generate import find_generator
 from jobs.settings import SolveSettings
@@ -34,7 +34,7 @@ def run_solve(s: SolveSettings) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix=temp_prefix("solve")) as tmp:
         out = Path(tmp) / Path(data_key).name
         command = [binary, s.task, "solve", "--pieces", str(s.pieces), "--threads", str(s.threads), "--out", str(out)]
-        proc = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False, **child_options())
+        proc = run_child(command, stdout=subprocess.PIPE, text=True)
         if proc.returncode != 0:
             raise JobError(f"solving {s.task} with {s.pieces} pieces: rust_gen exited with code {proc.returncode}")
         result = json.loads(proc.stdout.strip().splitlines()[-1])

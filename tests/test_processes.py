@@ -6,8 +6,14 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import time
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from common.processes import Terminated, alive, raise_on_sigterm, run_child
 from common.storage import RunLayout, Store
 from tests.test_pipeline import TINY, start_job, wait_for
 
@@ -68,3 +74,31 @@ def test_the_next_job_removes_temporary_folders_of_dead_processes(tmp_path: Path
     result = run_job("generate", STORAGE_URL=tmp_path / "store", TMPDIR=tmp_path, GAMES=0)  # refused, after the sweep
     assert result.returncode == 2
     assert not stale.exists() and live.exists() and unrelated.exists()
+
+
+def test_a_sigterm_while_a_child_starts_still_stops_the_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race behind a failed CI run: a SIGTERM that Python raises inside Popen's constructor,
+    after the fork, leaves the child running with no Popen to stop it, while cleanup removes the
+    temporary folder the child writes to. Here the signal comes at that moment every time."""
+    started: list[int] = []
+    execute_child = subprocess.Popen._execute_child  # type: ignore[attr-defined]
+
+    def execute_then_sigterm(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> None:
+        execute_child(self, *args, **kwargs)
+        started.append(self.pid)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", execute_then_sigterm)
+    previous = signal.getsignal(signal.SIGTERM)
+    raise_on_sigterm()
+    try:
+        with pytest.raises(Terminated):
+            run_child(["sleep", "30"])
+        with pytest.raises(FileNotFoundError):  # a child that cannot start releases the hold
+            run_child(["/nonexistent/rust_gen"])
+        with pytest.raises(Terminated):  # ... so a later SIGTERM is raised at once
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler runs here at the latest, and ends the sleep
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert started and not alive(started[0]), "the child was stopped and waited for"

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from common.errors import JobError
-from common.processes import child_options
+from common.processes import run_child
 from jobs.tasks.spec import Evaluation, Metric, TaskSpec
 from trainer.tasks.predator.config import PredatorTrainOptions
 
@@ -57,7 +57,7 @@ def shard_settings(s: Any) -> dict[str, Any]:
 def play(binary: str, players: list[str], protocol: str, s: Any) -> dict[str, Any]:
     cmd = [binary, "predator", "match", "--players", ",".join(players), "--protocol", protocol, "--episodes", str(s.eval_games)]
     cmd += ["--steps", str(s.eval_steps), "--max-boids", str(s.eval_max_boids), "--seed", str(s.seed)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, **child_options())
+    proc = run_child(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         raise JobError(f"rust_gen predator match --protocol {protocol} exited with code {proc.returncode}: {proc.stderr.strip()}")
     return json.loads(proc.stdout)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from common.errors import JobError
-from common.processes import child_options
+from common.processes import run_child
 from common.storage import Store, sha256_file, solution_keys
 from jobs.tasks.spec import Evaluation, Metric, Table, TaskSpec
 from trainer.tasks.ur.config import UrTrainOptions
@@ -105,7 +105,7 @@ def evaluator_table(s: Any, store: Store, folder: Path) -> list[str]:
 
 def play(binary: str, a: str, b: str, games: int, seed: int, inputs: list[str]) -> dict[str, Any]:
     cmd = [binary, "ur", "match", "--a", a, "--b", b, "--games", str(games), "--seed", str(seed), *inputs]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, **child_options())
+    proc = run_child(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         raise JobError(f"rust_gen ur match --b {b} exited with code {proc.returncode}: {proc.stderr.strip()}")
     return json.loads(proc.stdout)

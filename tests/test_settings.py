@@ -207,3 +207,13 @@ def test_a_pipeline_warns_about_a_misspelling_once_not_in_every_stage(tmp_path: 
     result = run_job("pipeline", timeout=300, STORAGE_URL=tmp_path / "store", EPOHCS=5, **settings)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stderr.count("EPOHCS is not a setting") == 1, result.stderr
+
+
+def test_the_predators_teacher_takes_planner_settings(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("TASK", "predator")
+    clean_env.setenv("TEACHER", "planner:replan=1:follow=0")
+    assert load_job("pipeline").teacher == "planner:replan=1:follow=0"  # type: ignore[attr-defined]
+    for bad in ("planner:depth=3", "oracle", "planner;rm", "planner:replan"):
+        clean_env.setenv("TEACHER", bad)
+        with pytest.raises(ConfigError, match=rf"TEACHER='{bad}': .*expected pursuit, planner or planner:KEY=VALUE"):
+            load_job("generate")

@@ -5,11 +5,12 @@ the champion on both protocols). Contract: docs/predator.md."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from common.errors import JobError
 from common.processes import run_child
@@ -18,13 +19,26 @@ from trainer.tasks.predator.config import PredatorTrainOptions
 
 PROTOCOLS = ("default", "legacy")
 OPPONENTS = ("pursuit", "planner", "still")
+PLANNER_KEYS = ("targets", "horizon", "replan", "radius", "follow")
+TEACHER = re.compile(rf"pursuit|planner(:({'|'.join(PLANNER_KEYS)})=[0-9.]+)*")
 
 
 class PredatorGenerateSettings(BaseModel):
-    teacher: Literal["pursuit", "planner"] = Field("planner", description="The teacher that labels every step (and drives it, but for STUDENT_SHARE)")
+    teacher: str = Field(
+        "planner",
+        description="The teacher that labels every step (and drives it, but for STUDENT_SHARE): pursuit, planner or planner:KEY=VALUE:...",
+    )
     steps: int = Field(1500, ge=1, le=100_000, description="Steps per episode at most")
     max_boids: int = Field(50, ge=1, le=200, description="Most boids in an episode (1..MAX_BOIDS drawn per episode)")
     student_share: float = Field(0.5, ge=0.0, le=1.0, description="Share of the episodes of rounds after the first that the latest model drives")
+
+    @field_validator("teacher")
+    @classmethod
+    def _teacher(cls, text: str) -> str:
+        # The generator checks each value's range; this catches the shape before any work.
+        if not TEACHER.fullmatch(text):
+            raise ValueError(f"expected pursuit, planner or planner:KEY=VALUE:... with keys {', '.join(PLANNER_KEYS)} (planner:replan=1:follow=0)")
+        return text
 
 
 class PredatorTrainSettings(PredatorTrainOptions):

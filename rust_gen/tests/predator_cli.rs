@@ -68,8 +68,9 @@ fn generate(out: &Path, threads: &str, teacher: &str) -> Value {
 
 #[test]
 fn shards_are_the_same_with_1_and_2_threads_and_have_the_documented_tensors() {
-    for teacher in ["pursuit", "planner"] {
-        let (a, b) = (temp(&format!("{teacher}1")), temp(&format!("{teacher}2")));
+    for teacher in ["pursuit", "planner", "planner:replan=1:follow=0"] {
+        let name = teacher.replace([':', '='], "-");
+        let (a, b) = (temp(&format!("{name}1")), temp(&format!("{name}2")));
         let line = generate(&a, "1", teacher);
         generate(&b, "2", teacher);
         let (fa, fb) = (
@@ -190,6 +191,25 @@ fn matches_pair_players_on_the_same_episodes() {
     );
 }
 
+#[test]
+fn the_teacher_takes_planner_settings_and_the_shard_records_them() {
+    let shard = |teacher: &str| {
+        let out = temp(&format!("settings-{}", teacher.replace([':', '='], "-")));
+        let line = generate(&out, "2", teacher);
+        let bytes = std::fs::read(out.join("shard-00001.safetensors")).expect("shard");
+        let _ = std::fs::remove_dir_all(out);
+        (line["metadata"]["teacher"].clone(), bytes)
+    };
+    let (default_name, default_shard) = shard("planner");
+    // Settings equal to the defaults are the default planner, and are recorded as such.
+    let (same_name, same_shard) = shard("planner:replan=3:follow=1");
+    assert_eq!((same_name, &same_shard), (default_name, &default_shard));
+    // A plan every step, without memory, labels the steps differently.
+    let (name, other) = shard("planner:follow=0:replan=1");
+    assert_eq!(name, "planner:replan=1:follow=0");
+    assert_ne!(other, default_shard, "the settings reached the teacher");
+}
+
 fn fails_with(args: &[&str], message: &str) {
     let output = run(args);
     assert_eq!(output.status.code(), Some(2), "{args:?}");
@@ -218,6 +238,31 @@ fn bad_input_is_refused_naming_the_flag() {
         ],
         "--teacher",
     );
+    for (bad, message) in [
+        (
+            "planner:replan=0",
+            "'--teacher <TEACHER>': planner option 'replan=0': expected",
+        ),
+        (
+            "planners",
+            "'--teacher <TEACHER>': 'planners' is not a planner",
+        ),
+        ("lead", "a teacher is pursuit or planner"),
+    ] {
+        fails_with(
+            &[
+                "predator",
+                "generate",
+                "--episodes",
+                "2",
+                "--teacher",
+                bad,
+                "--out",
+                out,
+            ],
+            message,
+        );
+    }
     fails_with(
         &[
             "predator",

@@ -4,6 +4,7 @@
 use super::encode::Observation;
 use super::episode::Protocol;
 use super::nn::{random_browser_file, Build, Scratch, Transformer};
+use super::planner::PlannerSettings;
 use super::sim::{Boid, Predator, State, V2};
 use super::task::{PredatorGenerator, Teacher};
 use crate::core::cli::{progress_bar, thread_pool};
@@ -156,14 +157,18 @@ pub fn run(args: BenchArgs) -> ExitCode {
     }
     let mut teachers = Vec::new();
     println!("\n| teacher | samples/s, 1 thread | samples/s, {cores} threads | per core |\n|---|---|---|---|");
-    for (teacher, episodes) in [(Teacher::Pursuit, 64), (Teacher::Planner, 4)] {
+    for (teacher, episodes) in [
+        (Teacher::Pursuit, 64),
+        (Teacher::Planner(PlannerSettings::default()), 4),
+    ] {
         let one = samples_per_second(teacher, episodes, 1, repeats);
         let all = samples_per_second(teacher, episodes * cores as u32, cores, repeats);
         println!(
-            "| {teacher:?} | {one:.0} | {all:.0} | {:.0} |",
+            "| {} | {one:.0} | {all:.0} | {:.0} |",
+            teacher.name(),
             all / cores as f64
         );
-        teachers.push(json!({"teacher": format!("{teacher:?}").to_lowercase(), "episodes": episodes, "samples_per_second_1_thread": one, "samples_per_second_all_cores": all, "samples_per_second_per_core": all / cores as f64}));
+        teachers.push(json!({"teacher": teacher.name(), "episodes": episodes, "samples_per_second_1_thread": one, "samples_per_second_all_cores": all, "samples_per_second_per_core": all / cores as f64}));
     }
     let build = Build::detect();
     let us = inference_us(build, 50, repeats);

@@ -100,8 +100,9 @@ pub struct GenerateArgs {
     /// Episodes in this shard (at least 1).
     #[arg(long, env = "EPISODES", value_parser = clap::value_parser!(u32).range(1..))]
     episodes: u32,
-    /// The teacher that labels every step and drives the episode.
-    #[arg(long, env = "TEACHER", value_enum, default_value_t = Teacher::Planner)]
+    /// The teacher that labels every step and drives the episode: pursuit, or planner with
+    /// optional settings as for the planner player (planner:replan=1:follow=0).
+    #[arg(long, env = "TEACHER", default_value = "planner", value_parser = Teacher::parse)]
     teacher: Teacher,
     /// Steps per episode at most (an episode also ends when no boid is left).
     #[arg(long, env = "STEPS", default_value_t = 1500, value_parser = clap::value_parser!(u32).range(1..=100_000))]

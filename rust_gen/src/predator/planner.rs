@@ -26,6 +26,31 @@ pub struct PlannerSettings {
     pub follow: bool,
 }
 
+/// The `planner[:KEY=VALUE...]` text that `planner_settings` reads back: the settings that
+/// differ from the defaults, in a fixed order.
+impl std::fmt::Display for PlannerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let default = PlannerSettings::default();
+        write!(f, "planner")?;
+        if self.targets != default.targets {
+            write!(f, ":targets={}", self.targets)?;
+        }
+        if self.horizon != default.horizon {
+            write!(f, ":horizon={}", self.horizon)?;
+        }
+        if self.replan_every != default.replan_every {
+            write!(f, ":replan={}", self.replan_every)?;
+        }
+        if self.radius != default.radius {
+            write!(f, ":radius={}", self.radius)?;
+        }
+        if self.follow != default.follow {
+            write!(f, ":follow={}", u8::from(self.follow))?;
+        }
+        Ok(())
+    }
+}
+
 impl Default for PlannerSettings {
     fn default() -> Self {
         PlannerSettings {

@@ -27,8 +27,9 @@ impl PlayerSpec {
             "random" => Ok(PlayerSpec::Random),
             "pursuit" => Ok(PlayerSpec::Pursuit),
             "lead" => Ok(PlayerSpec::Lead),
-            "planner" => planner_spec(""),
-            _ if text.starts_with("planner:") => planner_spec(&text["planner:".len()..]),
+            _ if text == "planner" || text.starts_with("planner:") => {
+                planner_settings(text).map(PlayerSpec::Planner)
+            }
             _ => {
                 let (path, decoding) = if let Some(path) = text.strip_prefix("net:") {
                     (path, Decoding::Direction)
@@ -58,9 +59,18 @@ impl PlayerSpec {
     }
 }
 
-/// `planner` with some of its settings changed, `:`-separated (a list of players is
-/// comma-separated): `targets=12:horizon=150:replan=3:radius=500:follow=1` are the defaults.
-fn planner_spec(options: &str) -> Result<PlayerSpec, String> {
+/// `planner`, or `planner:` with some of its settings changed, `:`-separated (a list of players
+/// is comma-separated): `targets=12:horizon=150:replan=3:radius=500:follow=1` are the defaults.
+/// Players and the generator's teacher read it alike.
+pub fn planner_settings(text: &str) -> Result<PlannerSettings, String> {
+    let options = match text.strip_prefix("planner") {
+        Some(rest) if rest.is_empty() || rest.starts_with(':') => rest,
+        _ => {
+            return Err(format!(
+                "'{text}' is not a planner: expected planner[:KEY=VALUE...]"
+            ))
+        }
+    };
     let mut settings = PlannerSettings::default();
     for option in options.split(':').filter(|o| !o.is_empty()) {
         let bad = || {
@@ -97,7 +107,7 @@ fn planner_spec(options: &str) -> Result<PlayerSpec, String> {
             _ => return Err(bad()),
         }
     }
-    Ok(PlayerSpec::Planner(settings))
+    Ok(settings)
 }
 
 /// How a network's output becomes the predator's action.

@@ -4,8 +4,8 @@
 use super::encode::Observation;
 use super::episode::{run, Policy, Protocol};
 use super::nn::Transformer;
-use super::planner::Planner;
-use super::players::{Decoding, NetPlayer, Pursuit};
+use super::planner::{Planner, PlannerSettings};
+use super::players::{planner_settings, Decoding, NetPlayer, Pursuit};
 use super::sim::State;
 use crate::core::safetensors::{put_f32s, tensor_of, Dtype, Tensor};
 use crate::core::{Rng, Task};
@@ -13,26 +13,38 @@ use serde_json::{json, Map, Value};
 use std::cell::Cell;
 use std::sync::Arc;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+/// The teacher that labels every step: `pursuit` or `planner[:KEY=VALUE...]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Teacher {
     /// Closest pursuit (the old system's teacher).
     Pursuit,
-    /// The planning teacher.
-    Planner,
+    /// The planning teacher, with its settings (the defaults unless the text changes some).
+    Planner(PlannerSettings),
 }
 
 impl Teacher {
-    fn name(self) -> &'static str {
+    /// `pursuit`, `planner` or `planner:replan=1:follow=0` (the keys of the `planner` player).
+    pub fn parse(text: &str) -> Result<Teacher, String> {
+        if text == "pursuit" {
+            return Ok(Teacher::Pursuit);
+        }
+        planner_settings(text)
+            .map(Teacher::Planner)
+            .map_err(|e| format!("{e} (a teacher is pursuit or planner[:KEY=VALUE...])"))
+    }
+
+    /// The text `parse` reads back, as shards record it.
+    pub fn name(&self) -> String {
         match self {
-            Teacher::Pursuit => "pursuit",
-            Teacher::Planner => "planner",
+            Teacher::Pursuit => "pursuit".to_string(),
+            Teacher::Planner(settings) => settings.to_string(),
         }
     }
 
-    fn build(self) -> Box<dyn Policy> {
+    fn build(&self) -> Box<dyn Policy> {
         match self {
             Teacher::Pursuit => Box::new(Pursuit),
-            Teacher::Planner => Box::new(Planner::default()),
+            Teacher::Planner(settings) => Box::new(Planner::new(*settings)),
         }
     }
 }
@@ -220,7 +232,7 @@ impl Task for PredatorGenerator {
 
     fn metadata(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("teacher", self.teacher.name().to_string()),
+            ("teacher", self.teacher.name()),
             ("episodes", self.episodes.to_string()),
             ("max_boids", self.max_boids.to_string()),
             ("steps", self.steps.to_string()),

@@ -5,7 +5,7 @@
 use super::encode::{pursuit, Observation};
 use super::episode::Policy;
 use super::nn::{Scratch, Transformer};
-use super::planner::{Planner, PlannerSettings};
+use super::planner::{planner_settings, Planner, PlannerSettings};
 use super::sim::State;
 use crate::core::Rng;
 use std::sync::Arc;
@@ -57,57 +57,6 @@ impl PlayerSpec {
             PlayerSpec::Net(net, decoding) => Box::new(NetPlayer::new(net.clone(), *decoding)),
         }
     }
-}
-
-/// `planner`, or `planner:` with some of its settings changed, `:`-separated (a list of players
-/// is comma-separated): `targets=12:horizon=150:replan=3:radius=500:follow=1` are the defaults.
-/// Players and the generator's teacher read it alike.
-pub fn planner_settings(text: &str) -> Result<PlannerSettings, String> {
-    let options = match text.strip_prefix("planner") {
-        Some(rest) if rest.is_empty() || rest.starts_with(':') => rest,
-        _ => {
-            return Err(format!(
-                "'{text}' is not a planner: expected planner[:KEY=VALUE...]"
-            ))
-        }
-    };
-    let mut settings = PlannerSettings::default();
-    for option in options.split(':').filter(|o| !o.is_empty()) {
-        let bad = || {
-            format!(
-                "planner option '{option}': expected targets=N, horizon=N, replan=N (each >= 1), radius=PIXELS (> 0) or follow=0|1"
-            )
-        };
-        let (key, value) = option.split_once('=').ok_or_else(bad)?;
-        let whole = || {
-            value
-                .parse::<u32>()
-                .ok()
-                .filter(|&n| n >= 1)
-                .ok_or_else(bad)
-        };
-        match key {
-            "targets" => settings.targets = whole()? as usize,
-            "horizon" => settings.horizon = whole()?,
-            "replan" => settings.replan_every = whole()?,
-            "follow" => {
-                settings.follow = match value {
-                    "0" => false,
-                    "1" => true,
-                    _ => return Err(bad()),
-                }
-            }
-            "radius" => {
-                settings.radius = value
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|r| r.is_finite() && *r > 0.0)
-                    .ok_or_else(bad)?
-            }
-            _ => return Err(bad()),
-        }
-    }
-    Ok(settings)
 }
 
 /// How a network's output becomes the predator's action.

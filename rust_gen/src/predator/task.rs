@@ -4,8 +4,8 @@
 use super::encode::Observation;
 use super::episode::{run, Policy, Protocol};
 use super::nn::Transformer;
-use super::planner::{Planner, PlannerSettings};
-use super::players::{planner_settings, Decoding, NetPlayer, Pursuit};
+use super::planner::{planner_settings, Planner, PlannerSettings};
+use super::players::{Decoding, NetPlayer, Pursuit};
 use super::sim::State;
 use crate::core::safetensors::{put_f32s, tensor_of, Dtype, Tensor};
 use crate::core::{Rng, Task};

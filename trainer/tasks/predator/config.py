@@ -14,6 +14,13 @@ class PredatorTrainOptions(BaseModel):
     near_weight: float = Field(
         0.0, ge=0.0, le=1000.0, description="Extra loss weight of samples with a boid close by: 1 + NEAR_WEIGHT * exp(-distance / 40 px)"
     )
+    mode_kappa: float = Field(
+        0.0,
+        ge=0.0,
+        le=1000.0,
+        description="0: the loss is the action's MSE. Above 0: 1 - exp(MODE_KAPPA * (cos(angle to the teacher) - 1)) plus the squared "
+        "length error, which seeks the teacher's most common direction in a state rather than the mean of its directions",
+    )
     mirror: bool = Field(True, description="Train on mirror images too: each training sample flipped left-right and/or up-down at random")
 
     @model_validator(mode="after")

@@ -84,10 +84,11 @@ class PredatorLearner(Learner):
     def losses(
         self, model: torch.nn.Module, batch: Samples, autocast: AbstractContextManager[Any]
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """Action MSE (the loss; with NEAR_WEIGHT, weighted towards samples with a boid close by,
-        and named `weighted_mse`, while `action_mse` is reported plain); the angle between
-        predicted and teacher directions in degrees (sums, which validation reports as means; a
-        zero action has angle 0)."""
+        """The loss: the action's MSE, or with MODE_KAPPA the mode-seeking `mode_loss`; with
+        NEAR_WEIGHT either is weighted towards samples with a boid close by (`weighted_...`),
+        and `action_mse` is reported plain beside it. Also the angle between predicted and
+        teacher directions in degrees (sums, which validation reports as means; a zero action
+        has angle 0)."""
         count = batch["count"]
         # Only as many boid slots as the batch's largest flock: the rest is padding in every row.
         width = max(1, int(count.max())) if len(batch) else 1
@@ -95,15 +96,16 @@ class PredatorLearner(Learner):
         with autocast:
             action = model(batch["context"], batch["predator"], boids, count).float()
         target = batch["target"]
-        cross = action[:, 0] * target[:, 1] - action[:, 1] * target[:, 0]
-        dot = (action * target).sum(dim=1)
-        angle = torch.atan2(cross.abs(), dot) * (180.0 / math.pi)
-        if not self.options.near_weight:
+        angle = torch.atan2(cross_abs(action, target), (action * target).sum(dim=1)) * (180.0 / math.pi)
+        kappa, near_weight = self.options.mode_kappa, self.options.near_weight
+        if not (kappa or near_weight):
             return {"action_mse": F.mse_loss(action, target)}, {"angle_deg": angle.detach().sum()}
         squared = ((action - target) ** 2).mean(dim=1)
-        weight = 1.0 + self.options.near_weight * torch.exp(-nearest_boid_px(boids, count) / NEAR_SCALE_PX)
-        weighted = (weight * squared).sum() / weight.sum()
-        return {"weighted_mse": weighted}, {"angle_deg": angle.detach().sum(), "action_mse": squared.detach().sum()}
+        per_sample = mode_loss(action, target, kappa) if kappa else squared
+        weight = 1.0 + near_weight * torch.exp(-nearest_boid_px(boids, count) / NEAR_SCALE_PX)
+        name = ("weighted_" if near_weight else "") + ("mode_loss" if kappa else "mse")
+        loss = (weight * per_sample).sum() / weight.sum()
+        return {name: loss}, {"angle_deg": angle.detach().sum(), "action_mse": squared.detach().sum()}
 
     def exports(self, model: torch.nn.Module, provenance: dict[str, Any]) -> dict[str, Any]:
         """model/weights.json (ours), model/browser_weights.json and model/predator_model.js."""
@@ -126,6 +128,24 @@ class PredatorLearner(Learner):
 
         counts = None if count is None else torch.as_tensor(count, device=device).to(torch.int64)
         return {"action": model(tensor(context), tensor(predator), tensor(boids), counts).cpu()}
+
+
+def cross_abs(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """|a x b| of rows of 2-vectors."""
+    return (a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]).abs()
+
+
+def mode_loss(action: torch.Tensor, target: torch.Tensor, kappa: float) -> torch.Tensor:
+    """Per row: 1 - exp(kappa * (cos(angle) - 1)), plus the squared error of the length.
+    Where the teacher chooses between directions in states the network cannot tell apart (two
+    boids to intercept), MSE's optimum is their mean, which heads for neither; this kernel's is
+    the most common direction, to within about 1 / sqrt(kappa) radians. The length term keeps
+    the output as long as the teacher's, for players that use it as it is."""
+    eps = 1e-12  # a zero vector's norm has no gradient at 0; this keeps it finite
+    length = torch.sqrt((action**2).sum(dim=1) + eps)
+    target_length = torch.sqrt((target**2).sum(dim=1) + eps)
+    cosine = (action * target).sum(dim=1) / (length * target_length)
+    return 1.0 - torch.exp(kappa * (cosine - 1.0)) + (length - target_length) ** 2
 
 
 def nearest_boid_px(boids: torch.Tensor, count: torch.Tensor) -> torch.Tensor:

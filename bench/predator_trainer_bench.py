@@ -23,7 +23,6 @@ import contextlib
 import json
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,19 +37,15 @@ from torch.utils.flop_counter import FlopCounterMode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.shards import generated_shard  # noqa: E402
 from trainer import TrainConfig, Trainer  # noqa: E402
-from trainer.data import Samples, parse_shard, split_by_episode  # noqa: E402
+from trainer.data import Samples, split_by_episode  # noqa: E402
 from trainer.tasks.predator.learner import PredatorLearner  # noqa: E402
 from trainer.train import add  # noqa: E402
 
-GENERATOR = ROOT / "rust_gen" / "target" / "release" / "rust_gen"
-
 
 def make_dataset(episodes: int) -> Samples:
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [str(GENERATOR), "predator", "generate", "--episodes", str(episodes), "--teacher", "planner", "--seed", "7", "--out", tmp]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        return parse_shard(PredatorLearner(), (Path(tmp) / "shard-00000.safetensors").read_bytes(), 0, "bench")
+    return generated_shard(PredatorLearner(), "--episodes", str(episodes), "--teacher", "planner", "--seed", "7")
 
 
 class OldDataset(Dataset):

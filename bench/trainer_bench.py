@@ -12,7 +12,6 @@ import argparse
 import json
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,19 +24,15 @@ from torch.utils.data import DataLoader, Dataset
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.shards import generated_shard  # noqa: E402
 from trainer import TrainConfig, Trainer  # noqa: E402
-from trainer.data import Samples, parse_shard, split_by_episode  # noqa: E402
+from trainer.data import Samples, split_by_episode  # noqa: E402
 from trainer.tasks.ur.learner import UrLearner  # noqa: E402
 from trainer.tasks.ur.model import mlp  # noqa: E402
 
-GENERATOR = ROOT / "rust_gen" / "target" / "release" / "rust_gen"
-
 
 def make_dataset(games: int) -> Samples:
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [str(GENERATOR), "ur", "generate", "--games", str(games), "--depth", "2", "--seed", "7", "--out", tmp]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        return parse_shard(UrLearner(), (Path(tmp) / "shard-00000.safetensors").read_bytes(), 0, "bench")
+    return generated_shard(UrLearner(), "--games", str(games), "--depth", "2", "--seed", "7")
 
 
 class OldDataset(Dataset):

@@ -102,9 +102,12 @@ class PredatorLearner(Learner):
             return {"action_mse": F.mse_loss(action, target)}, {"angle_deg": angle.detach().sum()}
         squared = ((action - target) ** 2).mean(dim=1)
         per_sample = mode_loss(action, target, kappa) if kappa else squared
-        weight = 1.0 + near_weight * torch.exp(-nearest_boid_px(boids, count) / NEAR_SCALE_PX)
         name = ("weighted_" if near_weight else "") + ("mode_loss" if kappa else "mse")
-        loss = (weight * per_sample).sum() / weight.sum()
+        if near_weight:
+            weight = 1.0 + near_weight * torch.exp(-nearest_boid_px(boids, count) / NEAR_SCALE_PX)
+            loss = (weight * per_sample).sum() / weight.sum()
+        else:
+            loss = per_sample.mean()
         return {name: loss}, {"angle_deg": angle.detach().sum(), "action_mse": squared.detach().sum()}
 
     def exports(self, model: torch.nn.Module, provenance: dict[str, Any]) -> dict[str, Any]:

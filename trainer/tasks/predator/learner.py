@@ -96,7 +96,8 @@ class PredatorLearner(Learner):
         with autocast:
             action = model(batch["context"], batch["predator"], boids, count).float()
         target = batch["target"]
-        angle = torch.atan2(cross_abs(action, target), (action * target).sum(dim=1)) * (180.0 / math.pi)
+        cross = action[:, 0] * target[:, 1] - action[:, 1] * target[:, 0]
+        angle = torch.atan2(cross.abs(), (action * target).sum(dim=1)) * (180.0 / math.pi)
         kappa, near_weight = self.options.mode_kappa, self.options.near_weight
         if not (kappa or near_weight):
             return {"action_mse": F.mse_loss(action, target)}, {"angle_deg": angle.detach().sum()}
@@ -131,11 +132,6 @@ class PredatorLearner(Learner):
 
         counts = None if count is None else torch.as_tensor(count, device=device).to(torch.int64)
         return {"action": model(tensor(context), tensor(predator), tensor(boids), counts).cpu()}
-
-
-def cross_abs(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """|a x b| of rows of 2-vectors."""
-    return (a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]).abs()
 
 
 def mode_loss(action: torch.Tensor, target: torch.Tensor, kappa: float) -> torch.Tensor:

@@ -1,7 +1,7 @@
 # ludus: the user's commands. Every target sets itself up on a fresh machine.
 #   make job GAMES=2000      the whole pipeline on this machine (variables pass through)
 #   make test                Rust and Python tests
-#   make bench               generator and trainer benchmarks -> bench/results/
+#   make bench               generator, trainer and page benchmarks -> bench/results/ (and nothing else there)
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -26,13 +26,13 @@ help:
 	@echo "make job GAMES=2000   run generate -> train -> evaluate on this machine (store: ./store)"
 	@echo "make test             run the Rust and Python test suites"
 	@echo "make bench            run the benchmarks and write bench/results/"
-	@echo "make lint             ruff, cargo fmt --check, cargo clippy, hadolint, actionlint, shellcheck"
+	@echo "make lint             ruff, import-linter (layers), mypy, cargo fmt --check, cargo clippy, hadolint, actionlint, shellcheck"
 	@echo "make images           build the generator and trainer images (DOCKER=podman works too)"
-	@echo "make manifests        render k8s/ from jobs/k8s.py"
+	@echo "make manifests        render k8s/ (shared files) and k8s/<task>/ from jobs/k8s.py"
 	@echo "make solve            solve Ur exactly into the store, once (35 minutes on 2 cores, 4 GB)"
 	@echo "make web RUN_ID=...   serve the predator's page on 127.0.0.1:8000 with that run's model"
 	@echo "make test-images      build both images with podman on a local base and run them against a real S3 server"
-	@echo "make test-k8s         a real Kubernetes cluster on this machine: kubectl apply -f k8s/, RUNNER=k8s, RBAC, faults"
+	@echo "make test-k8s         a real Kubernetes cluster on this machine: kubectl apply -f k8s/ k8s/ur/, RUNNER=k8s, RBAC, faults"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,8 +64,10 @@ test-python: setup build
 	$(PY) -m pytest -q --ignore=tests/images --ignore=tests/cluster
 
 lint: setup
-	$(VENV)/bin/ruff check common jobs trainer tests bench
-	$(VENV)/bin/ruff format --check common jobs trainer tests bench
+	$(VENV)/bin/ruff check common jobs trainer tests bench experiments
+	$(VENV)/bin/ruff format --check common jobs trainer tests bench experiments
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 	cd rust_gen && $(CARGO) fmt --check && $(CARGO) clippy --release --all-targets --locked -- -D warnings
 	$(VENV)/bin/hadolint --failure-threshold warning images/*.Dockerfile
 	$(VENV)/bin/actionlint -shellcheck $(VENV)/bin/shellcheck .github/workflows/*.yml
@@ -103,7 +105,7 @@ bench-generator: build
 	$(BIN) predator bench --out bench/results/predator.json | tee bench/results/predator.md
 
 bench-trainer: setup build
-	$(PY) bench/trainer_bench.py
+	$(PY) bench/ur_trainer_bench.py
 
 bench-predator-python: setup build
 	$(PY) bench/predator_python_bench.py --episodes 12
@@ -112,7 +114,7 @@ bench-predator-trainer: setup build
 	$(PY) bench/predator_trainer_bench.py
 
 bench-web: setup build
-	$(PY) bench/web_bench.py
+	$(PY) bench/predator_web_bench.py
 
 web: setup
 	$(PY) -m jobs.web

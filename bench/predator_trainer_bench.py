@@ -39,7 +39,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.shards import generated_shard  # noqa: E402
 from trainer import TrainConfig, Trainer  # noqa: E402
-from trainer.data import Samples, split_by_episode  # noqa: E402
+from trainer.data import split_by_episode  # noqa: E402
+from trainer.samples import Samples  # noqa: E402
 from trainer.tasks.predator.learner import PredatorLearner  # noqa: E402
 from trainer.train import add  # noqa: E402
 

@@ -6,8 +6,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from trainer.data import Samples, parse_shard
+from trainer.data import parse_shard
 from trainer.learner import Learner
+from trainer.samples import Samples
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATOR = ROOT / "rust_gen" / "target" / "release" / "rust_gen"

@@ -64,7 +64,7 @@ def action(job: str) -> Callable[[Any], Any]:
 
 def run(job: str) -> Any:
     settings = load_job(job)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)  # type: ignore[attr-defined]
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     result = action(job)(settings)
     if job == "pipeline":
         from jobs.pipeline import print_summary

@@ -60,13 +60,19 @@ def remove_failed(api: Any, namespace: str, name: str, poll: float) -> None:
         time.sleep(poll)
 
 
+def metadata(job: client.V1Job) -> client.V1ObjectMeta:
+    """The metadata of a Job we built (jobs/k8s.py always names and labels it)."""
+    assert job.metadata is not None and job.metadata.name and job.metadata.labels is not None
+    return job.metadata
+
+
 def check_owner(existing: client.V1Job, job: client.V1Job) -> None:
     """An existing Job under this name must be this run's Job for this stage."""
-    want, got = job.metadata.labels, (existing.metadata and existing.metadata.labels) or {}
+    want, got = metadata(job).labels or {}, (existing.metadata and existing.metadata.labels) or {}
     for key in ("app.kubernetes.io/component", "ludus.dev/run-id"):
         if got.get(key) != want[key]:
             raise JobError(
-                f"Job {job.metadata.namespace}/{job.metadata.name} exists but is not this run's {want['app.kubernetes.io/component']} "
+                f"Job {metadata(job).namespace}/{metadata(job).name} exists but is not this run's {want['app.kubernetes.io/component']} "
                 f"stage ({key}={got.get(key)!r}, expected {want[key]!r}); delete it or use another RUN_ID"
             )
 
@@ -74,7 +80,7 @@ def check_owner(existing: client.V1Job, job: client.V1Job) -> None:
 def submit(api: Any, namespace: str, job: client.V1Job, poll: float) -> None:
     """Creates the Job. One that already exists (a resumed run) is followed as it is, unless it
     failed: then it is replaced. Either way it must carry this run's and stage's labels."""
-    name = job.metadata.name
+    name = str(metadata(job).name)
     existing = read_job(api, namespace, name)
     if existing is not None:
         check_owner(existing, job)
@@ -137,7 +143,7 @@ def run_stage_on_cluster(s: PipelineSettings, stage: str, api: Any, poll: float 
     progress = None
     if stage == "train":
         progress = training_progress(Store(s.storage_url), RunLayout(s.task, s.run_id), s.epochs, get_task(s.task).headline)
-    wait(api, s.k8s_namespace, job_name(s, stage), stage, job.spec.completions or 1, poll, progress)
+    wait(api, s.k8s_namespace, job_name(s, stage), stage, (job.spec.completions if job.spec else None) or 1, poll, progress)
 
 
 def check_settings(s: PipelineSettings, store_is_local: bool) -> None:

@@ -113,7 +113,7 @@ def run_evaluate(s: EvaluateSettings) -> dict[str, Any]:
     for result in evaluation.results:
         if result["opponent"] == "champion" and champion:
             result["label"] = result["label"].replace("champion", f"champion ({champion['run_id']})", 1)
-    threshold: float = s.promotion_threshold  # type: ignore[attr-defined]  (every task's evaluate settings have one)
+    threshold: float = s.promotion_threshold  # type: ignore[attr-defined]  # every task's evaluate settings have one
     if is_champion:
         promoted, reason = False, f"run {s.run_id} is the current champion already"
     else:

@@ -10,12 +10,13 @@ import subprocess
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from common.errors import ConfigError, JobError
 from common.processes import run_child, temp_prefix
 from common.storage import RunLayout, ShardManifest, StorageError, Store, commit_shard, read_committed_shard, read_manifest, sha256_file
 from jobs.settings import GenerateSettings
-from jobs.tasks import get_task
+from jobs.tasks import TaskSpec, get_task
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,11 @@ def find_generator(configured: str) -> str:
     raise ConfigError("GENERATOR_BIN is not set and no rust_gen binary was found: run `make build` or set GENERATOR_BIN")
 
 
-def generator_command(binary: str, s: GenerateSettings, out: Path, student: Path | None = None, inputs: list[str] | None = None) -> list[str]:
+def generator_command(
+    binary: str, task: TaskSpec, s: GenerateSettings, out: Path, student: Path | None = None, inputs: list[str] | None = None
+) -> list[str]:
     """The task's `rust_gen <task> generate ...` plus the shard flags every task takes. A list,
     never a shell string: no value is ever interpreted by a shell."""
-    task = get_task(s.task)
     task_args = task.generator_args(s, s.games_in_shard(s.shard_index))
     if student is not None and task.student_args is not None:
         task_args += task.student_args(s, student)
@@ -66,8 +68,23 @@ def fetch_student(s: GenerateSettings, store: Store, layout: RunLayout, folder: 
     return path
 
 
+def generator_result(stdout: str, shard_index: int) -> dict[str, Any]:
+    """The generator's result: a JSON object on its last line of output."""
+    lines = stdout.strip().splitlines()
+    if not lines:
+        raise JobError(f"shard {shard_index}: the generator exited 0 but printed no result (expected a JSON line)")
+    try:
+        result = json.loads(lines[-1])
+    except json.JSONDecodeError:
+        result = None
+    if not isinstance(result, dict) or not {"path", "rows", "episodes", "metadata", "seconds"} <= result.keys():
+        raise JobError(f"shard {shard_index}: the generator's last line is not its result (a JSON object): {lines[-1][:200]!r}")
+    return result
+
+
 def run_generate(s: GenerateSettings) -> ShardManifest:
     """Writes shard SHARD_INDEX of the run, or does nothing if it is already committed."""
+    task = get_task(s.task)
     store = Store(s.storage_url)
     store.check()
     layout = RunLayout(s.task, s.run_id)
@@ -82,13 +99,12 @@ def run_generate(s: GenerateSettings) -> ShardManifest:
     binary = find_generator(s.generator_bin)
     with tempfile.TemporaryDirectory(prefix=temp_prefix("shard")) as tmp:
         student = fetch_student(s, store, layout, Path(tmp))
-        task = get_task(s.task)
         inputs = task.generator_inputs(s, store, Path(tmp)) if task.generator_inputs else []
         out = Path(tmp) / "out"
-        proc = run_child(generator_command(binary, s, out, student, inputs), stdout=subprocess.PIPE, text=True)
+        proc = run_child(generator_command(binary, task, s, out, student, inputs), stdout=subprocess.PIPE, text=True)
         if proc.returncode != 0:
             raise JobError(f"shard {s.shard_index}: rust_gen exited with code {proc.returncode}")
-        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        result = generator_result(proc.stdout, s.shard_index)
         local = Path(result["path"])
         manifest = ShardManifest(
             shard_index=s.shard_index,
@@ -100,7 +116,7 @@ def run_generate(s: GenerateSettings) -> ShardManifest:
             seed=s.seed,
             generator=result["metadata"]["generator"],
             settings={
-                **get_task(s.task).shard_settings(s),
+                **task.shard_settings(s),
                 "round": s.round_of(s.shard_index),
                 **({"student_sha256": sha256_file(student)} if student else {}),
             },
@@ -110,6 +126,5 @@ def run_generate(s: GenerateSettings) -> ShardManifest:
         commit_shard(store, layout, local, manifest)
     # A killed earlier attempt of this shard may have left its temporary files.
     store.remove_leftovers(f"{layout.run}/data", f"shard-{s.shard_index:05d}.")
-    episodes = get_task(s.task).episodes
-    log.info("shard %d: %d samples from %d %s in %.1f s", s.shard_index, manifest.rows, manifest.games, episodes, manifest.elapsed_seconds)
+    log.info("shard %d: %d samples from %d %s in %.1f s", s.shard_index, manifest.rows, manifest.games, task.episodes, manifest.elapsed_seconds)
     return manifest

@@ -1,7 +1,9 @@
 """Renders k8s/ from the code that builds the Jobs: `python -m jobs.manifests [--check]`.
 
-Top-level files are plain manifests (`kubectl apply -f k8s/` starts a run); k8s/stages/ holds
-the stage Jobs the controller creates, rendered with the ConfigMap's settings, for review.
+The top-level files are what every task shares (`kubectl apply -f k8s/`: the namespace, the
+service accounts and RBAC). Each task of the registry gets a folder, k8s/<task>/, whose
+ConfigMap and pipeline Job start a run (`kubectl apply -f k8s/<task>/`); its stages/ holds the
+stage Jobs the controller creates, rendered with the ConfigMap's settings, for review.
 """
 
 from __future__ import annotations
@@ -27,14 +29,14 @@ from jobs.k8s import (
     to_dict,
 )
 from jobs.settings import PipelineSettings, settings_class
-from jobs.tasks import DEFAULT_TASK
+from jobs.tasks import DEFAULT_TASK, REGISTRY
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "k8s"
 HEADER = "# Rendered by `make manifests` from jobs/k8s.py and jobs/manifests.py: edit those, not this file.\n"
 
-# What a cluster run starts with; edit the ConfigMap (k8s/20-settings.yaml, or the task's
-# k8s/<task>/20-settings.yaml) before applying. The default task's files are k8s/ itself.
+# What a cluster run starts with; edit the task's ConfigMap (k8s/<task>/20-settings.yaml)
+# before applying. A task adds its own values in its registry entry (TaskSpec.cluster_settings).
 COMMON_CLUSTER_SETTINGS: dict[str, str] = {
     "STORAGE_URL": "s3://CHANGE-ME-bucket/ludus",
     "PRESET": "production",
@@ -46,14 +48,11 @@ COMMON_CLUSTER_SETTINGS: dict[str, str] = {
     "GEN_IMAGE": "ghcr.io/ludus-ai/ludus-gen:0.1.0",
     "TRAIN_IMAGE": "ghcr.io/ludus-ai/ludus-train:0.1.0",
 }
-TASK_CLUSTER_SETTINGS: dict[str, dict[str, str]] = {
-    "ur": {"DEPTH": "3", "EVAL_GAMES": "2000"},
-    "predator": {"TEACHER": "planner", "EVAL_GAMES": "200"},
-}
 
 
 def cluster_settings(task: str) -> dict[str, str]:
-    return {"STORAGE_URL": COMMON_CLUSTER_SETTINGS["STORAGE_URL"], "TASK": task, **COMMON_CLUSTER_SETTINGS, **TASK_CLUSTER_SETTINGS[task]}
+    own = REGISTRY[task].cluster_settings
+    return {"STORAGE_URL": COMMON_CLUSTER_SETTINGS["STORAGE_URL"], "TASK": task, **COMMON_CLUSTER_SETTINGS, **own}
 
 
 CLUSTER_SETTINGS = cluster_settings(DEFAULT_TASK)
@@ -148,7 +147,7 @@ def pipeline_job(ns: str) -> dict[str, Any]:
 
 def solve_job(ns: str) -> dict[str, Any]:
     """Solves Ur once into the store of the ConfigMap (`{task}/solution/`); not part of a run, so
-    it lives in k8s/optional/, which `kubectl apply -f k8s/` does not read. A rerun finds the
+    it lives in k8s/ur/optional/, which `kubectl apply -f k8s/ur/` does not read. A rerun finds the
     table and exits; a preempted pod does not count against the backoff."""
     pod_security, container_security = security()
     tmp_volume, tmp_mount = scratch()
@@ -190,13 +189,14 @@ def solve_job(ns: str) -> dict[str, Any]:
 
 def example_settings(task: str = DEFAULT_TASK) -> PipelineSettings:
     values = {k.lower(): v for k, v in cluster_settings(task).items()}
-    cls = settings_class("pipeline", task)
-    return cls.model_validate({**values, "run_id": EXAMPLE_RUN_ID, "runner": "k8s"})
+    settings = settings_class("pipeline", task).model_validate({**values, "run_id": EXAMPLE_RUN_ID, "runner": "k8s"})
+    assert isinstance(settings, PipelineSettings)
+    return settings
 
 
 def folder_of(task: str) -> Path:
-    """`kubectl apply -f k8s/` runs the default task; `kubectl apply -f k8s/<task>/` another."""
-    return K8S if task == DEFAULT_TASK else K8S / task
+    """`kubectl apply -f k8s/<task>/` starts a run of the task (after `kubectl apply -f k8s/`)."""
+    return K8S / task
 
 
 def rendered() -> dict[Path, str]:
@@ -206,17 +206,15 @@ def rendered() -> dict[Path, str]:
     def dump(*docs: dict[str, Any]) -> str:
         return HEADER + "---\n".join(yaml.safe_dump(d, sort_keys=False) for d in docs)
 
-    files = {}
-    for task in TASK_CLUSTER_SETTINGS:
+    files = {K8S / "00-namespace.yaml": dump(namespace(ns)), K8S / "10-rbac.yaml": dump(*rbac(ns))}
+    for task in REGISTRY:
         folder = folder_of(task)
-        files[folder / "00-namespace.yaml"] = dump(namespace(ns))
-        files[folder / "10-rbac.yaml"] = dump(*rbac(ns))
         files[folder / "20-settings.yaml"] = dump(settings_configmap(ns, cluster_settings(task)))
         files[folder / "30-pipeline-job.yaml"] = dump(pipeline_job(ns))
         s = example_settings(task)
         for stage, build in STAGES.items():
             files[folder / "stages" / f"{stage}.yaml"] = dump(to_dict(build(s)))
-    files[K8S / "optional" / "ur-solve-job.yaml"] = dump(solve_job(ns))
+    files[folder_of("ur") / "optional" / "solve-job.yaml"] = dump(solve_job(ns))
     return files
 
 

@@ -121,7 +121,11 @@ def stage_actions(s: PipelineSettings, store: Store, layout: RunLayout, api: Any
 
         cluster.check_settings(s, store.local)
         api = api or cluster.batch_api()
-        return {stage: (lambda _round, stage=stage: cluster.run_stage_on_cluster(s, stage, api)) for stage in ("generate", "train", "evaluate")}
+
+        def on_cluster(stage: str) -> Callable[[int], None]:
+            return lambda _round: cluster.run_stage_on_cluster(s, stage, api)
+
+        return {stage: on_cluster(stage) for stage in ("generate", "train", "evaluate")}
     find_generator(s.generator_bin)  # a missing binary stops the run before any work
     if s.device in ("cuda", "mps"):  # so does a device this machine lacks, before generating
         from trainer.train import pick_device

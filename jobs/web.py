@@ -1,4 +1,4 @@
-"""`python -m jobs.web`: serves the predator's page (web/) on 127.0.0.1 with a run's model:
+"""`python -m jobs.web`: serves the predator's page (web/predator/) on 127.0.0.1 with a run's model:
 STORAGE_URL and RUN_ID (TASK is the predator), PORT (default 8000). `make web RUN_ID=...`."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from common.errors import ConfigError
 from common.storage import RunLayout, StorageError, Store
 from jobs.settings import CommonSettings, load
 
-WEB = Path(__file__).resolve().parent.parent / "web"
+WEB = Path(__file__).resolve().parent.parent / "web" / "predator"
 MODEL_FILES = ("browser_weights.json", "predator_model.js")
 
 

@@ -18,18 +18,29 @@ from jobs.manifests import K8S
 from jobs.manifests import main as render_main
 from jobs.pipeline import run_pipeline
 from jobs.settings import PipelineSettings, all_setting_names, settings_class
+from jobs.tasks import REGISTRY
 from tests.conftest import run_job, tool
 
 KNOWN_VARIABLES = {name.upper() for name in all_setting_names()} | {"LEASE_OWNER"}  # the lease owner: jobs/runs.py
 DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
-def manifest_files() -> list[Path]:
-    return sorted(K8S.glob("*.yaml")) + sorted((K8S / "stages").glob("*.yaml")) + sorted((K8S / "optional").glob("*.yaml"))
+def manifest_files(folder: Path = K8S) -> list[Path]:
+    return sorted(folder.rglob("*.yaml"))
 
 
-def documents() -> list[dict[str, Any]]:
-    return [doc for path in manifest_files() for doc in yaml.safe_load_all(path.read_text()) if doc]
+def documents(folder: Path = K8S) -> list[dict[str, Any]]:
+    return [doc for path in manifest_files(folder) for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def test_k8s_has_the_shared_files_on_top_and_a_folder_per_task_of_the_registry() -> None:
+    assert sorted(p.name for p in K8S.glob("*.yaml")) == ["00-namespace.yaml", "10-rbac.yaml"]
+    assert sorted(p.name for p in K8S.iterdir() if p.is_dir()) == sorted(REGISTRY), "k8s/<task>/ for every task, nothing else"
+    for task in REGISTRY:
+        kinds = [d["kind"] for d in documents(K8S / task)]
+        assert "Namespace" not in kinds and "Role" not in kinds, f"k8s/{task}/ repeats the shared files"
+        config = next(d for d in documents(K8S / task) if d["kind"] == "ConfigMap")
+        assert config["data"]["TASK"] == task
 
 
 def test_rendered_manifests_equal_what_the_code_builds() -> None:
@@ -92,8 +103,8 @@ def test_each_stage_job_gets_exactly_its_stages_settings() -> None:
     assert "DEPTH" in generate and "EPOCHS" not in generate and "SOFT_POLICY_TEMPERATURE" not in generate
 
 
-def by_component() -> dict[str, dict[str, Any]]:
-    return {d["metadata"]["labels"].get("app.kubernetes.io/component"): d for d in documents() if d["kind"] == "Job"}
+def by_component(task: str = "ur") -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["labels"].get("app.kubernetes.io/component"): d for d in documents(K8S / task) if d["kind"] == "Job"}
 
 
 def test_stage_jobs_have_what_the_cluster_needs() -> None:
@@ -157,7 +168,7 @@ def test_every_pod_meets_the_restricted_standard_with_a_read_only_root() -> None
     ns = next(d for d in documents() if d["kind"] == "Namespace")
     assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     jobs = [d for d in documents() if d["kind"] == "Job"]
-    assert len(jobs) == 5, "the pipeline Job, three stage Jobs and the optional solve Job"
+    assert len(jobs) == 4 * len(REGISTRY) + 1, "per task the pipeline Job and three stage Jobs, and Ur's optional solve Job"
     for job in jobs:
         pod = job["spec"]["template"]["spec"]
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, job["metadata"]["name"]

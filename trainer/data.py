@@ -5,72 +5,22 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 from safetensors.torch import load as load_safetensors
 
 from common.storage import RunLayout, ShardManifest, Store, committed_shard_indices, read_committed_shard
+from trainer.samples import EPISODE_KEY, Samples, Schema
 
 if TYPE_CHECKING:
     from trainer.learner import Learner
 
 log = logging.getLogger(__name__)
 
-# Every table carries this column: (shard << 32) | episode, so splits keep episodes whole.
-EPISODE_KEY = "episode_key"
-
-# Tensor name -> (dtype, trailing shape); None in the shape: any size (the same in every row).
-Schema = dict[str, tuple[torch.dtype, tuple[int | None, ...]]]
-
 
 class DatasetError(ValueError):
     """A shard whose contents are not what the trainer expects, or no data at all."""
-
-
-@dataclass
-class Samples:
-    """Aligned columns (same first dimension, one device), indexable by a tensor of rows."""
-
-    columns: dict[str, torch.Tensor]
-
-    def __len__(self) -> int:
-        return next(iter(self.columns.values())).shape[0]
-
-    def __getitem__(self, name: str) -> torch.Tensor:
-        return self.columns[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.columns)
-
-    def map(self, fn) -> Samples:  # type: ignore[no-untyped-def]
-        return Samples({name: fn(t) for name, t in self.columns.items()})
-
-    def rows(self, index: torch.Tensor) -> Samples:
-        return self.map(lambda t: t[index])
-
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> Samples:
-        return self.map(lambda t: t.to(device, non_blocking=non_blocking))
-
-    def pin_memory(self) -> Samples:
-        return self.map(lambda t: t.pin_memory())
-
-    def replace(self, **columns: torch.Tensor) -> Samples:
-        return Samples({**self.columns, **columns})
-
-    @property
-    def device(self) -> torch.device:
-        return next(iter(self.columns.values())).device
-
-    @property
-    def nbytes(self) -> int:
-        return sum(t.nbytes for t in self.columns.values())
-
-    @staticmethod
-    def concat(parts: list[Samples]) -> Samples:
-        return Samples({name: torch.cat([p.columns[name] for p in parts]) for name in parts[0].columns})
 
 
 def checked_tensors(data: bytes, schema: Schema, shard_index: int, source: str) -> dict[str, torch.Tensor]:

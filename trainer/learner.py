@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from trainer.data import Samples, Schema
+from trainer.samples import Samples, Schema
 
 
 def encode_export(obj: Any) -> bytes:
@@ -28,7 +28,7 @@ def decode_export(name: str, data: bytes) -> Any:
 class Learner(ABC):
     task: str
     # Tensor name -> (dtype, trailing shape) that every shard must have.
-    shard_schema: Schema
+    shard_schema: ClassVar[Schema]
     # The shard tensor that numbers episodes (the split keeps them whole).
     episode_tensor: str
     # Arguments of `build_model`; saved in every checkpoint and export.

@@ -21,9 +21,10 @@ import time
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from common.errors import ConfigError
@@ -31,8 +32,9 @@ from common.processes import temp_prefix
 from common.provenance import git_revision
 from common.storage import RunLayout, ShardManifest, Store
 from trainer.config import TrainConfig
-from trainer.data import Samples, load_run_data, split_by_episode
+from trainer.data import load_run_data, split_by_episode
 from trainer.learner import Learner, encode_export
+from trainer.samples import Samples
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +115,8 @@ class Trainer:
         self.device = pick_device(config.device)
         torch.manual_seed(config.seed)
         self.net = learner.build_model(learner.model_args).to(self.device)
-        self.model = torch.compile(self.net) if config.compile and self.device.type == "cuda" else self.net
+        # torch.compile's wrapper runs the same module (its type says only "a callable").
+        self.model = cast(nn.Module, torch.compile(self.net)) if config.compile and self.device.type == "cuda" else self.net
         self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
         self.batch_generator = torch.Generator().manual_seed(config.seed + 1)
         self.state = TrainState()
@@ -290,7 +293,8 @@ class Trainer:
                 f"epoch {epoch + 1}: the training loss is {train_loss}; the checkpoint of epoch {epoch} is kept "
                 f"(try a lower LEARNING_RATE than {self.config.learning_rate})"
             )
-        metrics = {"epoch": len(self.state.history) + 1, "round": self.state.round, "train_loss": train_loss, **self.evaluate(self.val_data)}
+        metrics: dict[str, Any] = {"epoch": len(self.state.history) + 1, "round": self.state.round, "train_loss": train_loss}
+        metrics |= self.evaluate(self.val_data)
         metrics |= {"lr": self.scheduler.get_last_lr()[0], "samples_per_second": speed}
         self.state.history.append(metrics)
         self._track_best(metrics)

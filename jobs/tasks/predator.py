@@ -157,4 +157,5 @@ def spec() -> TaskSpec:
         learner="trainer.tasks.predator.learner:PredatorLearner",
         promotion="the lower 95% bound of the paired catch-rate gain over the champion (default protocol)",
         student_args=student_args,
+        cluster_settings={"TEACHER": "planner", "EVAL_GAMES": "200"},
     )

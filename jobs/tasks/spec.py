@@ -83,6 +83,8 @@ class TaskSpec:
     generator_inputs: Callable[[Any, Any, Path], list[str]] | None = None
     # The same for the evaluator's matches (Ur's solved table, to measure against perfect play)
     evaluator_inputs: Callable[[Any, Any, Path], list[str]] | None = None
+    # What the task's cluster ConfigMap (k8s/<task>/20-settings.yaml) sets beyond the common values
+    cluster_settings: dict[str, str] = field(default_factory=dict)
     # Whether `rust_gen <task> solve` computes the exact value of every position (the solve job)
     solvable: bool = False
     setting_names: frozenset[str] = field(init=False)

@@ -81,7 +81,7 @@ def fetch_table(store: Store, folder: Path, needed_by: str) -> list[str]:
     if not store.exists(manifest_key):
         raise JobError(
             f"{needed_by} needs the solved game, but {store.display(manifest_key)} does not exist: "
-            "run the solve job first (make solve, or kubectl apply -f k8s/optional/ur-solve-job.yaml)"
+            "run the solve job first (make solve, or kubectl apply -f k8s/ur/optional/)"
         )
     manifest = store.read_json(manifest_key)
     path = folder / Path(data_key).name
@@ -208,6 +208,7 @@ def spec() -> TaskSpec:
         learner="trainer.tasks.ur.learner:UrLearner",
         promotion="the lower 95% bound of the win rate against the champion",
         solvable=True,
+        cluster_settings={"DEPTH": "3", "EVAL_GAMES": "2000"},
         generator_inputs=teacher_table,
         evaluator_inputs=evaluator_table,
     )

@@ -21,7 +21,7 @@ from tests.conftest import S3_KEY, S3_SECRET, make_bucket
 from tests.containers import GEN, TRAIN, bases, images, podman  # noqa: F401 (fixtures)
 
 S3_PORT = 8333  # where pods reach the store: http://NODE_IP:8333
-FIGURES = Path(__file__).resolve().parents[2] / "bench" / "results" / "cluster.json"
+FIGURES = Path(__file__).resolve().parents[2] / "docs" / "results" / "ci" / "cluster.json"
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Cluster:
         return result
 
     def record(self, **figures: Any) -> None:
-        """Figures for bench/results/cluster.json (written at the end of the session)."""
+        """Figures for docs/results/ci/cluster.json (written at the end of the session)."""
         self.figures.update(figures)
 
 

@@ -104,11 +104,11 @@ def container_processes(pod: client.V1Pod) -> int:
     return len(procs[0].read_text().split()) if procs else 0
 
 
-def user_manifests(folder: Path, overrides: dict[str, str]) -> Path:
-    """k8s/ as a user edits it before `kubectl apply -f k8s/`: the ConfigMap's settings and the
-    pipeline Job's image (the same TRAIN_IMAGE); nothing else is touched."""
+def user_manifests(folder: Path, overrides: dict[str, str], task: str = "ur") -> Path:
+    """k8s/<task>/ as a user edits it before `kubectl apply -f k8s/<task>/`: the ConfigMap's
+    settings and the pipeline Job's image (the same TRAIN_IMAGE); nothing else is touched."""
     folder.mkdir()
-    for path in sorted(K8S.glob("*.yaml")):
+    for path in sorted((K8S / task).glob("*.yaml")):
         docs = list(yaml.safe_load_all(path.read_text()))
         for doc in docs:
             if doc["kind"] == "ConfigMap":
@@ -122,8 +122,9 @@ def user_manifests(folder: Path, overrides: dict[str, str]) -> Path:
 def test_kubectl_apply_runs_the_whole_pipeline_in_the_cluster(k8s: Cluster, store_env: dict[str, str], tmp_path: Path) -> None:
     overrides = {"STORAGE_URL": STORE, "GEN_IMAGE": GEN, "TRAIN_IMAGE": TRAIN, **NODE_SIZES, **SMALL_RUN}
     manifests = user_manifests(tmp_path / "k8s", overrides)
-    # As the README says: the namespace, then the Secret (never a file in the repository), then all.
-    k8s.kubectl("apply", "-f", manifests / "00-namespace.yaml")
+    # As the README says: the shared files (`kubectl apply -f k8s/`), then the Secret (never a
+    # file in the repository), then the task's folder.
+    k8s.kubectl("apply", "-f", K8S)
     ensure_secret(k8s)
     started = time.monotonic()
     k8s.kubectl("apply", "-f", manifests)

@@ -14,7 +14,7 @@ from common.storage import RunLayout, Store, read_committed_shard
 from tests.conftest import ROOT, S3_KEY, S3_SECRET, make_bucket
 from tests.containers import BASES, GEN, TRAIN, sh
 
-FIGURES = ROOT / "bench" / "results" / "images.json"
+FIGURES = ROOT / "docs" / "results" / "ci" / "images.json"
 
 
 def run(image: str, s3_env: dict[str, str], *args: str, **settings: object) -> subprocess.CompletedProcess[str]:

@@ -10,8 +10,8 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from trainer.data import Samples, Schema
 from trainer.learner import Learner
+from trainer.samples import Samples, Schema
 from trainer.tasks.predator.config import PredatorTrainOptions
 from trainer.tasks.predator.export import from_browser, from_js, from_ours, to_browser, to_js, to_ours
 from trainer.tasks.predator.model import ACTION_SIZE, BOID_SIZE, CONTEXT_SIZE, PREDATOR_SIZE, PredatorNet

@@ -10,8 +10,8 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from trainer.data import Samples, Schema
 from trainer.learner import Learner
+from trainer.samples import Samples, Schema
 from trainer.tasks.ur.config import UrTrainOptions
 from trainer.tasks.ur.export import from_compat, from_ours, to_compat, to_ours
 from trainer.tasks.ur.model import HIDDEN_SIZES, INPUT_SIZE, POLICY_SIZE, UrNets
@@ -82,6 +82,7 @@ class UrLearner(Learner):
 
     def exports(self, model: torch.nn.Module, provenance: dict[str, Any]) -> dict[str, Any]:
         """model/weights.json (ours) and model/compat_weights.json (the old engine's)."""
+        assert isinstance(model, UrNets), "built by build_model"
         compat_metadata = {k: provenance[k] for k in ("run_id", "git_revision", "dataset_sha256", "created_at")}
         compat_metadata["layout"] = "each matrix flattened as (in, out): index i * out + j"
         return {"weights.json": to_ours(model, provenance), "compat_weights.json": to_compat(model, compat_metadata)}

@@ -4,8 +4,8 @@ from the environment, optionally starting from a weights file and with the boid 
 position columns learning faster.
 
     TASK=predator STORAGE_URL=... RUN_ID=... GAMES=1200 SHARDS=2 EPOCHS=2 LEARNING_RATE=5e-4 \\
-        MODE_KAPPA=4 python -m bench.predator_trial --start-from weights.json
-    ... EPOCHS=6 python -m bench.predator_trial --position-gain 8
+        MODE_KAPPA=4 python -m experiments.predator.trial --start-from weights.json
+    ... EPOCHS=6 python -m experiments.predator.trial --position-gain 8
 
 The weights go to the run's model/ as the train job's do; paired matches then compare them."""
 

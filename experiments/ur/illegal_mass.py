@@ -2,8 +2,8 @@
 7 policy outputs (the old engine's rule) puts on illegal pieces, over validation positions of
 real teacher games, for a model trained without and with the illegal-mass term
 (trainer/tasks/ur/learner.py), on the same shards, seeds and epochs; with the masked policy's
-accuracy and the value MSE, which must not get worse. Writes bench/results/ur-illegal.{json,md}.
-Usage: python bench/ur_illegal_bench.py [--games 400] [--depth 2] [--epochs 10]"""
+accuracy and the value MSE, which must not get worse. Writes experiments/ur/illegal.{json,md}.
+Usage: python experiments/ur/illegal_mass.py [--games 400] [--depth 2] [--epochs 10]"""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from common.storage import RunLayout, Store  # noqa: E402
@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--games", type=int, default=400)
     parser.add_argument("--depth", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--out", type=Path, default=ROOT / "experiments" / "ur")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -74,7 +74,7 @@ def main() -> None:
             print(json.dumps(rows[-1]), flush=True)
     setup = {"games": args.games, "depth": args.depth, "epochs": args.epochs, "shards": 2}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "ur-illegal.json").write_text(json.dumps({"setup": setup, "rows": rows}, indent=2) + "\n")
+    (args.out / "illegal.json").write_text(json.dumps({"setup": setup, "rows": rows}, indent=2) + "\n")
     lines = [
         "| illegal-mass term | illegal probability (old engine's softmax) | policy accuracy (masked) | value MSE | positions |",
         "|---|---|---|---|---|",
@@ -83,7 +83,7 @@ def main() -> None:
         term = "with" if r["illegal_mass_weight"] else "without"
         lines.append(f"| {term} | {r['illegal_probability']:.1%} | {r['policy_accuracy']:.1%} | {r['value_mse']:.4f} | {r['positions']} |")
     text = f"{args.games} teacher games at depth {args.depth}, {args.epochs} epochs, validation positions.\n\n" + "\n".join(lines) + "\n"
-    (args.out / "ur-illegal.md").write_text(text)
+    (args.out / "illegal.md").write_text(text)
     print(text)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import torch
 
-from trainer.data import Samples
+from trainer.samples import Samples
 from trainer.tasks.predator.config import PredatorTrainOptions
 from trainer.tasks.predator.learner import PredatorLearner
 

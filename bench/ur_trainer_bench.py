@@ -1,9 +1,9 @@
 """Trainer benchmark: sample-steps/s of our loop and of a faithful re-creation of the old loop,
-in one run, on the same generated dataset. Writes bench/results/trainer.{json,md}.
+in one run, on the same generated dataset. Writes bench/results/ur-trainer.{json,md}.
 
 The old loop: two separate networks with their own Adam, a torch DataLoader over a per-sample
 Dataset with batch 64, a device copy per batch, and softmax applied before CrossEntropyLoss
-(which applies it again). Usage: python bench/trainer_bench.py [--games N] [--epochs E]
+(which applies it again). Usage: python bench/ur_trainer_bench.py [--games N] [--epochs E]
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.shards import generated_shard  # noqa: E402
 from trainer import TrainConfig, Trainer  # noqa: E402
-from trainer.data import Samples, split_by_episode  # noqa: E402
+from trainer.data import split_by_episode  # noqa: E402
+from trainer.samples import Samples  # noqa: E402
 from trainer.tasks.ur.learner import UrLearner  # noqa: E402
 from trainer.tasks.ur.model import mlp  # noqa: E402
 
@@ -98,7 +99,7 @@ def main() -> None:
         speed, val_loss = our_loop(train, val, args.epochs, bs, args.device, 2e-3)
         rows.append({"batch_size": bs, "sample_steps_per_second": speed, "ratio_to_old": speed / old, "val_loss_after": val_loss})
         print(f"ours, batch {bs}: {speed:,.0f} sample-steps/s = {speed / old:.1f}x the old loop", flush=True)
-    name = "trainer" if device.type == "cpu" else f"trainer-{device.type}"
+    name = "ur-trainer" if device.type == "cpu" else f"ur-trainer-{device.type}"
     machine = {"cpu_count": torch.get_num_threads(), "platform": platform.platform(), "torch": torch.__version__}
     if device.type == "cuda":
         machine["gpu"] = torch.cuda.get_device_name()

@@ -292,7 +292,7 @@ def test_illegal_logits_are_pushed_down_only_by_the_illegal_mass_term(weight: fl
     the illegal logits where they are, the extra term pushes them down."""
     from contextlib import nullcontext
 
-    from trainer.data import Samples
+    from trainer.samples import Samples
     from trainer.tasks.ur.config import UrTrainOptions
 
     torch.manual_seed(0)

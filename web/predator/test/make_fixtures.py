@@ -1,6 +1,6 @@
 """Writes what the Node tests compare the JavaScript transformer with: a browser weight file
 (and its `.js` wrapper) exported by the trainer, observations with 1 to 50 boids, and PyTorch's
-float32 outputs for them. Usage: python web/test/make_fixtures.py OUT_DIR"""
+float32 outputs for them. Usage: python web/predator/test/make_fixtures.py OUT_DIR"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-// The demo page's run without a browser: `node web/tools/run.mjs MODEL SEED BOIDS WIDTH HEIGHT
+// The demo page's run without a browser: `node web/predator/tools/run.mjs MODEL SEED BOIDS WIDTH HEIGHT
 // FRAMES` prints {"frames", "caught", "state"} after FRAMES frames of the network policy, for the
 // browser test to compare with the page.
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainer.data import Samples
+from trainer.samples import Samples
 from trainer.tasks.predator.config import PredatorTrainOptions
 from trainer.tasks.predator.learner import PredatorLearner, mode_loss, nearest_boid_px
 

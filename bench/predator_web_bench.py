@@ -1,6 +1,6 @@
 """The predator page in headless Chromium: median frame time (simulation, network, drawing) and
 network inference time per frame with the 48/4/3/96 network at 50, 120 and 200 boids. Writes
-bench/results/web.{json,md}. Usage: python bench/web_bench.py [--frames 300] [--model FILE]
+bench/results/predator-web.{json,md}. Usage: python bench/predator_web_bench.py [--frames 300] [--model FILE]
 (default: a random network of the default size; the speed does not depend on the weights)."""
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for path in (ROOT / "web").glob("*.*"):
+        for path in (ROOT / "web" / "predator").glob("*.*"):
             shutil.copy(path, root / path.name)
         if args.model:
             shutil.copy(args.model, root / "browser_weights.json")
@@ -66,10 +66,10 @@ def main() -> None:
             browser.close()
         server.shutdown()
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "web.json").write_text(json.dumps({"chromium": version, "statistic": "median over frames", "rows": rows}, indent=2) + "\n")
+    (args.out / "predator-web.json").write_text(json.dumps({"chromium": version, "statistic": "median over frames", "rows": rows}, indent=2) + "\n")
     lines = ["| boids | frame time (ms) | inference (ms) | frames |", "|---|---|---|---|"]
     lines += [f"| {r['boids']} | {r['frame_ms']:.2f} | {r['inference_ms']:.2f} | {r['frames']} |" for r in rows]
-    (args.out / "web.md").write_text(f"Headless Chromium {version}, this machine, medians.\n\n" + "\n".join(lines) + "\n")
+    (args.out / "predator-web.md").write_text(f"Headless Chromium {version}, this machine, medians.\n\n" + "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

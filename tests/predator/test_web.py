@@ -3,7 +3,7 @@ Playwright, with a small model trained here. The page runs 600 frames with a fix
 network must be the policy that ran, boids must be caught, the console must stay clean, and the
 trajectory must equal the same run in Node bit for bit. Also: an old page that loads
 `predator_model.js` with a script tag gets the same network, and a bad model file is an error on
-the page naming the field. The Node suites (node --test web/test/) run here too. A screenshot goes
+the page naming the field. The Node suites (node --test web/predator/test/) run here too. A screenshot goes
 to tests/artifacts/."""
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def model(generator: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def site(model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """web/ and the model files served on 127.0.0.1; yields the base URL."""
     root = tmp_path_factory.mktemp("site")
-    for path in (ROOT / "web").glob("*.*"):
+    for path in (ROOT / "web" / "predator").glob("*.*"):
         shutil.copy(path, root / path.name)
     for path in model.iterdir():
         shutil.copy(path, root / path.name)
@@ -102,7 +102,9 @@ def finished(page: object) -> dict:  # type: ignore[type-arg]
 
 def node_run(model: Path) -> dict:  # type: ignore[type-arg]
     args = [str(model / "browser_weights.json"), *(str(RUN[k]) for k in ("seed", "boids", "width", "height", "frames"))]
-    return json.loads(subprocess.run(["node", str(ROOT / "web" / "tools" / "run.mjs"), *args], capture_output=True, text=True, check=True).stdout)
+    return json.loads(
+        subprocess.run(["node", str(ROOT / "web" / "predator" / "tools" / "run.mjs"), *args], capture_output=True, text=True, check=True).stdout
+    )
 
 
 def test_the_page_runs_the_network_and_equals_the_node_run(browser: object, site: str, model: Path) -> None:
@@ -137,5 +139,5 @@ def test_the_node_suites_pass() -> None:
     import sys
 
     env = {"PATH": "/usr/bin:/bin", "PYTHON": sys.executable}
-    result = subprocess.run(["node", "--test", "web/test/"], cwd=ROOT, capture_output=True, text=True, check=False, env=env)
+    result = subprocess.run(["node", "--test", "web/predator/test/"], cwd=ROOT, capture_output=True, text=True, check=False, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]

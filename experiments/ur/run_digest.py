@@ -2,7 +2,7 @@
 tensor, the numbers of each weight file, and the metrics (speeds left out). Two runs with the
 same settings print the same lines if and only if they generated and trained the same thing.
 
-    .venv/bin/python bench/run_digest.py store/ur/runs/RUN_ID
+    .venv/bin/python experiments/ur/run_digest.py store/ur/runs/RUN_ID
 """
 
 from __future__ import annotations

@@ -381,7 +381,7 @@ fn the_perfect_player_wins_what_the_table_says() {
 #[test]
 fn the_perfect_teacher_labels_with_the_tables_probabilities() {
     use rust_gen::ur::game::perfect_analysis;
-    use rust_gen::ur::players::solver_state;
+    use rust_gen::ur::solve::solver_state;
     let n = 2;
     let table = solve(n as u8, 1e-14, &quiet);
     let mut checked = 0;

@@ -5,7 +5,7 @@ use super::encode::Observation;
 use super::episode::Protocol;
 use super::nn::{random_browser_file, Build, Scratch, Transformer};
 use super::planner::PlannerSettings;
-use super::sim::{Boid, Predator, State, V2};
+use super::sim::flock;
 use super::task::{PredatorGenerator, Teacher};
 use crate::core::cli::{progress_bar, thread_pool};
 use crate::core::{play_episodes, Rng, Task};
@@ -34,27 +34,6 @@ pub struct BenchArgs {
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs[xs.len() / 2]
-}
-
-/// A flock of `n` boids spread over a 1280 x 720 canvas, the predator still in the middle.
-pub(crate) fn flock(n: u32) -> State {
-    let mut rng = Rng::new(n as u64);
-    let boids = (0..n)
-        .map(|id| Boid {
-            pos: V2::new(rng.next_f64() * 1280.0, rng.next_f64() * 720.0),
-            vel: V2::new(rng.next_f64() * 4.0 - 2.0, rng.next_f64() * 4.0 - 2.0),
-            id,
-        })
-        .collect();
-    State {
-        width: 1280.0,
-        height: 720.0,
-        boids,
-        predator: Predator {
-            pos: V2::new(640.0, 360.0),
-            vel: V2::ZERO,
-        },
-    }
 }
 
 fn steps_per_second(n: u32, repeats: usize) -> f64 {

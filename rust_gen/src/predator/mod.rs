@@ -6,6 +6,7 @@ pub mod bench;
 pub mod cli;
 pub mod encode;
 pub mod episode;
+pub mod intercept;
 pub mod matchplay;
 pub mod nn;
 pub mod planner;

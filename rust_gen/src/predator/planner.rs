@@ -7,7 +7,7 @@
 
 use super::encode::{pursuit, wrapped_delta, Observation};
 use super::episode::Policy;
-use super::players::{intercept, intercept_of};
+use super::intercept::{intercept, intercept_of};
 use super::sim::{Boid, State, V2};
 
 /// What a planner can be told: `planner:KEY=VALUE:...` for players and teachers (`planner_settings`).

@@ -2,6 +2,7 @@
 //! documented order, so that the generator, the evaluator and the browser produce bit-identical
 //! trajectories from the same state and actions.
 
+use crate::core::Rng;
 use serde::{Deserialize, Serialize};
 
 pub const BOID_MAX_SPEED: f64 = 3.5;
@@ -123,6 +124,28 @@ pub struct State {
     pub height: f64,
     pub boids: Vec<Boid>,
     pub predator: Predator,
+}
+
+/// A flock of `n` boids spread over a 1280 x 720 canvas, the predator still in the middle (for
+/// the benchmarks and the network's tests).
+pub(crate) fn flock(n: u32) -> State {
+    let mut rng = Rng::new(n as u64);
+    let boids = (0..n)
+        .map(|id| Boid {
+            pos: V2::new(rng.next_f64() * 1280.0, rng.next_f64() * 720.0),
+            vel: V2::new(rng.next_f64() * 4.0 - 2.0, rng.next_f64() * 4.0 - 2.0),
+            id,
+        })
+        .collect();
+    State {
+        width: 1280.0,
+        height: 720.0,
+        boids,
+        predator: Predator {
+            pos: V2::new(640.0, 360.0),
+            vel: V2::ZERO,
+        },
+    }
 }
 
 /// Wraps one coordinate: past `size + offset` it re-enters at `-offset`, and the other way.

@@ -2,10 +2,9 @@
 
 use super::dice::Dice;
 use super::features::{features, NUM_FEATURES};
-use super::players::solver_state;
 use super::rules::{pieces_of, MoveMask, Position, PIECES};
 use super::search::{to_unit, Searcher};
-use super::solve::Solution;
+use super::solve::{solver_state, Solution};
 use crate::core::Rng;
 
 /// Decisions (turns, passes included) after which a game is recorded as unfinished.

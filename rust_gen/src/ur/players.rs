@@ -13,7 +13,7 @@ use super::rules::{
     SHARED_MASK,
 };
 use super::search::{Searcher, MAX_DEPTH};
-use super::solve::{Side, Solution, State};
+use super::solve::{solver_state, Solution};
 use crate::core::Rng;
 use std::path::Path;
 use std::sync::Arc;
@@ -401,20 +401,6 @@ fn best_by(mask: MoveMask, mut score: impl FnMut(usize) -> f32) -> usize {
         }
     }
     best.1
-}
-
-/// The position as the solver sees it, for a table of n pieces a side: the 7 - n pieces a side
-/// that a smaller game lacks count as borne off before the game began.
-pub fn solver_state(table: &Solution, pos: &Position, player: usize) -> State {
-    let missing = (PIECES - table.index.pieces as usize) as u32;
-    let side = |who: usize| Side {
-        board: pos.occupied(who),
-        off: (pos.finished_count(who) - missing) as u8,
-    };
-    State {
-        me: side(player),
-        them: side(1 - player),
-    }
 }
 
 /// A best move by the table: the first legal piece on the square the best move starts from.

@@ -13,7 +13,7 @@ from pathlib import Path
 import fsspec
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-RUN_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}$")
+RUN_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9.-]{0,62}")  # use fullmatch
 
 
 class RunConfig(BaseModel):
@@ -45,11 +45,20 @@ class RunConfig(BaseModel):
             raise ValueError("memory:// lives inside one process, and the stages are separate processes: use a folder or an object store")
         if not path.split("/", 1)[0].rpartition("@")[2]:
             raise ValueError(f"{scheme}:// names no bucket: expected {scheme}://bucket/prefix")
+        if scheme in ("s3", "s3a", "gs", "gcs", "az", "abfs") and "@" in path.split("/", 1)[0]:
+            # s3fs would read "key:secret@bucket" as a bucket name, and log it at DEBUG.
+            raise ValueError(
+                f"{scheme}:// URLs take no credentials (user:password@): the store's credentials come from the standard "
+                "variables (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for S3) or the platform's workload identity"
+            )
+        if ".." in path.split("/"):
+            # Object stores have no parent folders: ".." would be part of a key, or climb out of the prefix.
+            raise ValueError(f"'..' in {scheme}:// URLs is refused: an object store key has no parent folder; name the prefix itself")
         return url
 
     @field_validator("run_id")
     @classmethod
     def _safe_run_id(cls, run_id: str) -> str:
-        if not RUN_ID_PATTERN.match(run_id):
+        if not RUN_ID_PATTERN.fullmatch(run_id):  # match() would let "run\n" through: $ matches before a final newline
             raise ValueError("expected 1-63 characters of a-z, 0-9, '.', '-', starting with a letter or digit")
         return run_id

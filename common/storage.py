@@ -29,6 +29,14 @@ class StorageError(RuntimeError):
     """A store that cannot be reached or a stored object that is missing or corrupt."""
 
 
+class DamagedShard(StorageError):
+    """A committed shard whose data no longer matches its manifest (size or digest)."""
+
+    def __init__(self, message: str, index: int) -> None:
+        super().__init__(message)
+        self.index = index
+
+
 def redact(url: str) -> str:
     """The URL with any password replaced by ***, for messages, logs and files."""
     scheme, sep, rest = url.partition("://")
@@ -95,7 +103,16 @@ class Store:
             raise StorageError(f"STORAGE_URL={self.shown!r}: cannot write into the folder: {e.strerror or e}") from e
 
     def exists(self, key: str) -> bool:
-        return bool(self.fs.exists(self.path(key)))
+        with self._failing("checking", key):
+            return bool(self.fs.exists(self.path(key)))
+
+    def size(self, key: str) -> int | None:
+        """The object's size in bytes; None if there is no such object."""
+        with self._failing("checking", key):
+            try:
+                return int(self.fs.size(self.path(key)))
+            except FileNotFoundError:
+                return None
 
     @contextmanager
     def _failing(self, doing: str, key: str) -> Iterator[None]:
@@ -182,10 +199,11 @@ class Store:
 
     def list(self, prefix: str) -> list[str]:
         """Keys (relative to the root) of the objects directly under `prefix`."""
-        try:
-            entries = self.fs.ls(self.path(prefix), detail=False)
-        except FileNotFoundError:
-            return []
+        with self._failing("listing", prefix):
+            try:
+                entries = self.fs.ls(self.path(prefix), detail=False)
+            except FileNotFoundError:
+                return []
         start = len(self.root) + 1
         return sorted(e.rstrip("/")[start:] for e in entries)
 
@@ -315,11 +333,31 @@ def read_committed_shard(store: Store, layout: RunLayout, index: int) -> tuple[S
     data = store.read_bytes(layout.shard_data(index))
     digest = sha256_hex(data)
     if digest != manifest.sha256:
-        raise StorageError(
+        raise DamagedShard(
             f"shard {index}: {store.display(layout.shard_data(index))} is corrupt: "
-            f"sha256 {digest[:16]}... does not match the manifest's {manifest.sha256[:16]}..."
+            f"sha256 {digest[:16]}... does not match the manifest's {manifest.sha256[:16]}...",
+            index,
         )
     return manifest, data
+
+
+def withdraw_shard(store: Store, layout: RunLayout, index: int) -> None:
+    """Takes back a damaged shard's commit (its manifest): the next generate writes it again."""
+    store.delete(layout.shard_manifest(index))
+
+
+def damaged_by_size(store: Store, layout: RunLayout, indices: list[int]) -> list[int]:
+    """The committed shards among `indices` whose data file is missing or not the size its
+    manifest records: a check that reads no data (a flipped byte needs the digest, which the
+    trainer checks on its read)."""
+    damaged = []
+    for index in indices:
+        manifest = read_manifest(store, layout, index)
+        if manifest is None:
+            continue
+        if store.size(layout.shard_data(index)) != manifest.bytes:
+            damaged.append(index)
+    return damaged
 
 
 def committed_shard_indices(store: Store, layout: RunLayout) -> list[int]:

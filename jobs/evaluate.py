@@ -5,8 +5,10 @@ promotes the model when it beats the champion by the task's margin."""
 from __future__ import annotations
 
 import io
+import json
 import logging
 import tempfile
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from common.processes import temp_prefix
 from common.run import RUN_ID_PATTERN
 from common.storage import RunLayout, Store
 from jobs.generate import find_generator
+from jobs.runs import check_run_identity
 from jobs.settings import EvaluateSettings
 from jobs.tasks import Evaluation, get_task
 
@@ -28,7 +31,7 @@ def read_champion(store: Store, layout: RunLayout) -> dict[str, Any] | None:
         return None
     champion = store.read_json(layout.champion)
     run_id = champion.get("run_id") if isinstance(champion, dict) else None
-    if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id):
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id):
         raise JobError(f"{store.display(layout.champion)}: field 'run_id' is {run_id!r}, not a run id; fix or delete the file")
     return champion
 
@@ -39,6 +42,23 @@ def fetch_champion(store: Store, layout: RunLayout, champion: dict[str, Any], fo
     path = folder / "champion.json"
     path.write_bytes(store.read_bytes(RunLayout(layout.task, champion["run_id"]).weights))
     return path
+
+
+def promote(store: Store, layout: RunLayout, played: dict[str, Any] | None, record: dict[str, Any], settle_seconds: float = 1.0) -> str | None:
+    """Writes champion.json unless the champion changed since this evaluation read it (another
+    evaluation promoted its run meanwhile); returns why it did not, or None. Object stores have
+    no portable compare-and-swap, so this re-reads before writing and reads back after a pause:
+    of two promotions at once, the one whose record survives is the champion, and the other says so."""
+    now = read_champion(store, layout)
+    if now != played:
+        was = played["run_id"] if played else "no champion"
+        return f"the champion changed to run {now['run_id'] if now else None} while this evaluation played {was}; rerun evaluate to play it"
+    store.write_json(layout.champion, record)
+    time.sleep(settle_seconds)
+    back = read_champion(store, layout)
+    if back != json.loads(json.dumps(record)):
+        return f"run {back['run_id'] if back else None} was promoted at the same time and its record stands; rerun evaluate to play it"
+    return None
 
 
 def decide(evaluation: Evaluation, champion: dict[str, Any] | None, threshold: float) -> tuple[bool, str]:
@@ -94,6 +114,8 @@ def run_evaluate(s: EvaluateSettings) -> dict[str, Any]:
     store = Store(s.storage_url)
     store.check()
     layout = RunLayout(s.task, s.run_id)
+    check_run_identity(store, layout, s, "evaluate")
+    store.remove_leftovers(s.task, "champion.json")  # what a promotion killed mid-write left
     task = get_task(s.task)
     if not store.exists(layout.weights):
         raise JobError(f"{store.display(layout.weights)} does not exist: run the train job for RUN_ID={s.run_id} first")
@@ -118,6 +140,18 @@ def run_evaluate(s: EvaluateSettings) -> dict[str, Any]:
         promoted, reason = False, f"run {s.run_id} is the current champion already"
     else:
         promoted, reason = decide(evaluation, champion, threshold)
+    if promoted:  # first: the report must never say "promoted" before champion.json does
+        artifacts = {Path(name).stem: layout.model_file(name) for name in task.artifacts}
+        record = {
+            "run_id": s.run_id,
+            **artifacts,
+            "promoted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "reason": reason,
+            "previous": champion,
+        }
+        refused = promote(store, layout, current, record)
+        if refused:
+            promoted, reason = False, f"{reason}, but {refused}"
     summary = "; ".join(f"{r['label']} {r[evaluation.score]:.1%}" for r in evaluation.results)
     summary += "; champion already" if is_champion else f"; {'promoted' if promoted else 'not promoted'}"
     report = {
@@ -135,17 +169,5 @@ def run_evaluate(s: EvaluateSettings) -> dict[str, Any]:
     text = markdown(s.run_id, evaluation, promoted, reason)
     store.write_bytes(f"{layout.eval}/report.md", text.encode())
     store.write_json(f"{layout.eval}/report.json", report)
-    if promoted:
-        artifacts = {Path(name).stem: layout.model_file(name) for name in task.artifacts}
-        store.write_json(
-            layout.champion,
-            {
-                "run_id": s.run_id,
-                **artifacts,
-                "promoted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "reason": reason,
-                "previous": champion,
-            },
-        )
     print(text, flush=True)
     return report

@@ -15,6 +15,7 @@ from typing import Any
 from common.errors import ConfigError, JobError
 from common.processes import run_child, temp_prefix
 from common.storage import RunLayout, ShardManifest, StorageError, Store, commit_shard, read_committed_shard, read_manifest, sha256_file
+from jobs.runs import check_run_identity
 from jobs.settings import GenerateSettings
 from jobs.tasks import TaskSpec, get_task
 
@@ -88,6 +89,7 @@ def run_generate(s: GenerateSettings) -> ShardManifest:
     store = Store(s.storage_url)
     store.check()
     layout = RunLayout(s.task, s.run_id)
+    check_run_identity(store, layout, s, "generate")
     existing = read_manifest(store, layout, s.shard_index)
     if existing is not None:
         try:

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from common.errors import JobError
 from common.processes import child, run_child, temp_prefix
-from common.storage import RunLayout, Store, committed_shard_indices, read_metrics
+from common.storage import RunLayout, Store, committed_shard_indices, damaged_by_size, read_metrics, withdraw_shard
 from jobs.generate import find_generator
 from jobs.runs import Lease, check_or_write_run_json
 from jobs.settings import PipelineSettings, misspellings
@@ -51,6 +51,10 @@ def generate_locally(s: PipelineSettings, store: Store, layout: RunLayout, round
     """Runs the round's missing shards as parallel processes sharing the cores; committed ones
     are skipped."""
     shards = range(round_ * s.shards, (round_ + 1) * s.shards)
+    committed = [i for i in committed_shard_indices(store, layout) if i in shards]
+    for index in damaged_by_size(store, layout, committed):
+        print(f"generate: shard {index}'s data is missing or not the size its manifest records: generating it again")
+        withdraw_shard(store, layout, index)
     todo = [i for i in shards if i not in set(committed_shard_indices(store, layout))]
     if not todo:
         print(f"generate: all {s.shards} shards of round {round_} already committed")
@@ -148,6 +152,22 @@ def run_pipeline(s: PipelineSettings, api: Any = None) -> dict[str, Any]:
         return run_stages(s, store, layout, actions)
 
 
+def train_or_regenerate(s: PipelineSettings, store: Store, layout: RunLayout, actions: dict[str, Callable[[int], None]], round_: int) -> None:
+    """Trains; if training found damaged shards (it withdraws their commits as it reads them),
+    generates those again and trains once more."""
+    try:
+        actions["train"](round_)
+    except JobError:
+        needed = range((round_ + 1) * s.shards)
+        withdrawn = sorted(set(needed) - set(committed_shard_indices(store, layout)))
+        if not withdrawn:
+            raise
+        print(f"train found damaged shards ({', '.join(map(str, withdrawn))}): generating them again, then training again", flush=True)
+        for r in sorted({i // s.shards for i in withdrawn}):
+            actions["generate"](r)
+        actions["train"](round_)
+
+
 def run_stages(s: PipelineSettings, store: Store, layout: RunLayout, actions: dict[str, Callable[[int], None]]) -> dict[str, Any]:
     episodes = get_task(s.task).episodes
     rounds = f" per round, {s.rounds} rounds" if s.rounds > 1 else ""
@@ -157,7 +177,10 @@ def run_stages(s: PipelineSettings, store: Store, layout: RunLayout, actions: di
     for name, round_ in plan:
         started = time.perf_counter()
         print(f"== {name}" + (f" (round {round_ + 1} of {s.rounds})" if s.rounds > 1 and name != "evaluate" else ""), flush=True)
-        actions[name](round_)
+        if name == "train":
+            train_or_regenerate(s, store, layout, actions, round_)
+        else:
+            actions[name](round_)
         seconds[name] = round(seconds.get(name, 0.0) + time.perf_counter() - started, 1)
     result = summary(s, store, layout, seconds)
     store.write_json(f"{layout.run}/summary.json", result)

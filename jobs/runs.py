@@ -16,7 +16,7 @@ from typing import Any
 from common.errors import ConfigError, JobError
 from common.provenance import git_revision
 from common.storage import RunLayout, Store
-from jobs.settings import PipelineSettings
+from jobs.settings import CommonSettings, PipelineSettings
 from jobs.tasks import get_task
 
 log = logging.getLogger(__name__)
@@ -28,22 +28,54 @@ LEASE_SECONDS = 60.0  # a lease not renewed for this long is free
 RENEW_SECONDS = 15.0
 
 
-def defining_settings(s: PipelineSettings) -> list[str]:
+def defining_settings(s: CommonSettings) -> list[str]:
+    """The settings that define the run's data and model, of those that `s` (a stage's or the
+    pipeline's settings) has."""
     spec = get_task(s.task)
     own = [name for stage in ("generate", "train") for name in spec.settings[stage].model_fields]
-    return [*DEFINING, *own]
+    return [name for name in (*DEFINING, *own) if name in type(s).model_fields]
 
 
-def changeable_settings(s: PipelineSettings) -> list[str]:
+def changeable_settings(s: CommonSettings) -> list[str]:
     fixed = set(defining_settings(s)) | {"storage_url", "run_id"}
     return [name for name in type(s).model_fields if name not in fixed]
+
+
+def recorded_settings(store: Store, layout: RunLayout) -> dict[str, Any] | None:
+    """The settings run.json records; None for a run that has none yet."""
+    if not store.exists(layout.run_json):
+        return None
+    record = store.read_json(layout.run_json)
+    settings = record.get("settings", {}) if isinstance(record, dict) else None
+    if not isinstance(settings, dict):
+        raise JobError(f"{store.display(layout.run_json)} is not a run record (a JSON object with its settings): delete it or use another RUN_ID")
+    return settings
+
+
+def check_run_identity(store: Store, layout: RunLayout, s: CommonSettings, job: str = "pipeline") -> None:
+    """Refuses settings that differ from those run.json records for the run's data and model,
+    naming each: a stage run on its own must not write data or provenance of another run."""
+    recorded = recorded_settings(store, layout)
+    if recorded is None:
+        return
+    current = s.model_dump(mode="json", exclude={"storage_url"})
+    changed = [name for name in defining_settings(s) if name in recorded and recorded[name] != current.get(name)]
+    if changed:
+        was = ", ".join(f"{n.upper()}={recorded[n]!r}" for n in changed)
+        now = ", ".join(f"{n.upper()}={current.get(n)!r}" for n in changed)
+        may = ", ".join(n.upper() for n in changeable_settings(s) if n in ("epochs", "patience", "rounds", "eval_games"))
+        raise ConfigError(
+            f"RUN_ID={s.run_id!r} was made with {was}, not {now} ({store.display(layout.run_json)}): these settings define the run's "
+            f"data and model, so the {job} job refuses them; use a new RUN_ID, or the recorded values to resume"
+            + (f". A rerun may change {may} and the other training, evaluation and runner settings" if may else "")
+        )
 
 
 def check_or_write_run_json(store: Store, layout: RunLayout, s: PipelineSettings) -> None:
     """Writes run.json for a new run; for an existing one, refuses settings that differ from
     those that made its data and model, naming each."""
     current = s.model_dump(mode="json", exclude={"storage_url"})
-    if not store.exists(layout.run_json):
+    if recorded_settings(store, layout) is None:
         store.write_json(
             layout.run_json,
             {
@@ -55,17 +87,7 @@ def check_or_write_run_json(store: Store, layout: RunLayout, s: PipelineSettings
             },
         )
         return
-    recorded = store.read_json(layout.run_json).get("settings", {})
-    changed = [name for name in defining_settings(s) if name in recorded and recorded[name] != current.get(name)]
-    if changed:
-        was = ", ".join(f"{n.upper()}={recorded[n]!r}" for n in changed)
-        now = ", ".join(f"{n.upper()}={current.get(n)!r}" for n in changed)
-        raise ConfigError(
-            f"RUN_ID={s.run_id!r} was made with {was}, not {now} ({store.display(layout.run_json)}): these settings define the run's "
-            f"data and model; use a new RUN_ID, or the recorded values to resume. A rerun may change "
-            f"{', '.join(n.upper() for n in changeable_settings(s) if n in ('epochs', 'patience', 'rounds', 'eval_games'))} and the other "
-            "training, evaluation and runner settings"
-        )
+    check_run_identity(store, layout, s)
 
 
 def lease_owner() -> str:

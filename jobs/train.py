@@ -8,6 +8,7 @@ import time
 
 from common.errors import JobError
 from common.storage import RunLayout, Store, committed_shard_indices
+from jobs.runs import check_run_identity
 from jobs.settings import TrainSettings
 from jobs.tasks import get_task
 from trainer import Trainer, TrainResult
@@ -36,6 +37,7 @@ def run_train(s: TrainSettings) -> TrainResult:
     store = Store(s.storage_url)
     store.check()
     layout = RunLayout(s.task, s.run_id)
+    check_run_identity(store, layout, s, "train")
     shards = s.data_shards()
     wait_for_shards(store, layout, shards, s.shard_wait_seconds)
     # The settings are also the learner's options: the task's train settings extend them.

@@ -195,3 +195,37 @@ def test_the_generator_image_needs_no_torch() -> None:
 
     code = "import sys, jobs.__main__, jobs.generate, jobs.settings; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0, "the generate job imported torch"
+
+
+def copy_of(store: Store, folder: Path) -> Store:
+    """A copy of a run's store, for tests that change it (the module's run stays as it is)."""
+    shutil.copytree(store.root, folder)
+    return Store(str(folder))
+
+
+def test_a_rerun_generates_a_damaged_shard_again_and_finishes(run: tuple[TaskSpec, Store, RunLayout], tmp_path: Path) -> None:
+    """One flipped byte in a committed shard (same size, so only the digest shows it): the rerun
+    of the pipeline with the same RUN_ID generates that shard again and ends complete."""
+    spec, store, layout = run
+    copy = copy_of(store, tmp_path / "store")
+    good = copy.read_bytes(layout.shard_data(0))
+    flipped = bytearray(good)
+    flipped[len(good) // 2] ^= 0xFF
+    copy.write_bytes(layout.shard_data(0), bytes(flipped))
+    result = run_job("pipeline", STORAGE_URL=copy.root, TASK=spec.name, RUN_ID="contract", **COMMON, **TINY[spec.name])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "damaged shards (0)" in result.stdout, result.stdout[-2000:]
+    _, data = read_committed_shard(copy, layout, 0)  # verifies the digest
+    assert data == good, "the same seed gives the same shard again"
+
+
+@pytest.mark.parametrize("job", ["generate", "train", "evaluate"])
+def test_a_stage_run_alone_with_another_seed_refuses_and_writes_nothing(run: tuple[TaskSpec, Store, RunLayout], tmp_path: Path, job: str) -> None:
+    spec, store, layout = run
+    copy = copy_of(store, tmp_path / "store")
+    before = {key: copy.read_bytes(key) for key in (layout.weights, layout.metrics, layout.shard_manifest(0), f"{layout.eval}/report.json")}
+    settings = {**COMMON, **TINY[spec.name], "SEED": 5, "SHARD_INDEX": 0}
+    result = run_job(job, STORAGE_URL=copy.root, TASK=spec.name, RUN_ID="contract", **settings)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "SEED=3" in result.stderr and "SEED=5" in result.stderr and f"the {job} job refuses them" in result.stderr, result.stderr
+    assert {key: copy.read_bytes(key) for key in before} == before, "nothing was rewritten"

@@ -73,4 +73,4 @@ def test_each_experiment_record_names_the_command_that_made_it() -> None:
     records = sorted((ROOT / "experiments").rglob("*.json"))
     assert records, "experiments/ holds the trial records"
     missing = [str(p.relative_to(ROOT)) for p in records if not re.search(r'"command"\s*:', p.read_text())]
-    assert not missing, f"these trial records do not say which command made them (a top-level \"command\"): {missing}"
+    assert not missing, f'these trial records do not say which command made them (a top-level "command"): {missing}'

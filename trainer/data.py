@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import torch
 from safetensors.torch import load as load_safetensors
 
-from common.storage import RunLayout, ShardManifest, Store, committed_shard_indices, read_committed_shard
+from common.storage import DamagedShard, RunLayout, ShardManifest, Store, committed_shard_indices, read_committed_shard, withdraw_shard
 from trainer.samples import EPISODE_KEY, Samples, Schema
 
 if TYPE_CHECKING:
@@ -62,7 +62,13 @@ def load_run_data(store: Store, layout: RunLayout, learner: Learner, shards: int
         raise DatasetError(f"{store.display(layout.run)}/data holds no committed shard: the dataset is empty")
     parts, manifests = [], []
     for index in indices:
-        manifest, data = read_committed_shard(store, layout, index)
+        try:
+            manifest, data = read_committed_shard(store, layout, index)
+        except DamagedShard as e:
+            # Its commit is taken back, so the next generate (a pipeline's retry or rerun) writes
+            # it again instead of skipping it forever.
+            withdraw_shard(store, layout, index)
+            raise DatasetError(f"{e}; its commit is withdrawn: rerun with the same RUN_ID to generate it again") from e
         part = parse_shard(learner, data, index, store.display(layout.shard_data(index)))
         episodes = int(torch.unique(part[EPISODE_KEY]).numel())
         if (len(part), episodes) != (manifest.rows, manifest.games):

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from common.storage import RunLayout, Store
-from tests.conftest import GENERATOR, run_job
+from common.storage import RunLayout, StorageError, Store
+from tests.conftest import GENERATOR, jobs_env, run_job
 from trainer import TrainConfig, Trainer
 from trainer.tasks.ur.export import read_weights
 from trainer.tasks.ur.learner import UrLearner
@@ -218,3 +219,77 @@ def test_with_a_solved_table_every_player_is_measured_against_perfect_play(train
     assert result.returncode == 0, result.stderr
     report = store.read_json(f"{layout.eval}/report.json")
     assert "perfect_play" not in report and "a_loss_per_decision" not in report["results"][0]
+
+
+def champion_chain(store: Store) -> list[str]:
+    """The run ids of champion.json and its `previous` records, newest first."""
+    record, chain = store.read_json(RunLayout("ur", "tiny").champion), []
+    while record:
+        chain.append(record["run_id"])
+        record = record.get("previous")
+    return chain
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_two_evaluations_at_once_never_lose_a_promotion(trained_run: str, tmp_path: Path, attempt: int) -> None:
+    """Runs c2 and c3 (the champion's own network) are evaluated at the same time against the
+    champion with PROMOTION_THRESHOLD=0, so each would be promoted alone. Whatever the timing,
+    every report that says "promoted" is in champion.json's history, and the history is true."""
+    store_path = tmp_path / "store"
+    shutil.copytree(trained_run, store_path)
+    store = Store(str(store_path))
+    assert evaluate(str(store_path), "tiny").returncode == 0
+    for run_id in ("c2", "c3"):
+        store.write_bytes(RunLayout("ur", run_id).weights, store.read_bytes(RunLayout("ur", "tiny").weights))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "jobs", "evaluate"],
+            env=jobs_env(STORAGE_URL=store_path, RUN_ID=run_id, EVAL_GAMES=60, EVAL_OPPONENTS="random", PROMOTION_THRESHOLD=0.0),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for run_id in ("c2", "c3")
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    promoted = {r: store.read_json(f"{RunLayout('ur', r).eval}/report.json")["promoted"] for r in ("c2", "c3")}
+    chain = champion_chain(store)
+    assert chain[-1] == "tiny" and len(chain) == len(set(chain)), chain
+    assert {r for r, p in promoted.items() if p} == set(chain) - {"tiny"}, (promoted, chain)
+    assert any(promoted.values()), "one of them is promoted"
+
+
+def test_a_promotion_killed_mid_write_leaves_nothing_after_a_rerun(trained_run: str, tmp_path: Path) -> None:
+    store_path = tmp_path / "store"
+    shutil.copytree(trained_run, store_path)
+    leftover = store_path / "ur" / "champion.json.tmp-0123abcd"
+    leftover.write_text('{"run_id": "half')
+    assert evaluate(str(store_path), "tiny").returncode == 0
+    assert not leftover.exists(), "the rerun sweeps what the killed promotion left"
+    assert Store(str(store_path)).read_json(RunLayout("ur", "tiny").champion)["run_id"] == "tiny"
+
+
+def test_the_report_never_says_promoted_when_champion_json_was_not_written(trained_run: str, tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    """The store fails exactly when champion.json is written (an outage, a kill): the promotion
+    fails, and no report that claims it was written before."""
+    from jobs.evaluate import run_evaluate
+    from jobs.settings import load_job
+
+    store_path = tmp_path / "store"
+    shutil.copytree(trained_run, store_path)
+    for name, value in {"STORAGE_URL": store_path, "RUN_ID": "tiny", "EVAL_GAMES": 60, "EVAL_OPPONENTS": "random"}.items():
+        clean_env.setenv(name, str(value))
+    layout = RunLayout("ur", "tiny")
+    write_json = Store.write_json
+
+    def failing(self: Store, key: str, obj: object) -> None:
+        if key == layout.champion:
+            raise StorageError(f"writing {key} failed: injected")
+        write_json(self, key, obj)
+
+    clean_env.setattr(Store, "write_json", failing)
+    with pytest.raises(StorageError, match="injected"):
+        run_evaluate(load_job("evaluate"))  # type: ignore[arg-type]
+    assert not (store_path / layout.eval / "report.json").exists(), "no report before the promotion it announces"

@@ -114,6 +114,15 @@ class Store:
             except FileNotFoundError:
                 return None
 
+    def modified(self, key: str) -> float | None:
+        """When the store last wrote the object (POSIX seconds, the store's clock); None if
+        there is no such object."""
+        with self._failing("checking", key):
+            try:
+                return float(self.fs.modified(self.path(key)).timestamp())
+            except FileNotFoundError:
+                return None
+
     @contextmanager
     def _failing(self, doing: str, key: str) -> Iterator[None]:
         """Any backend error (an outage, a full disk, a refused credential) as one line naming

@@ -47,6 +47,14 @@ def stage(name: str) -> list[str]:
     return [sys.executable, "-m", "jobs", name]
 
 
+def error_lines(log_text: str) -> str:
+    """What a failed stage said: its lines that start with "error" (the generator's own message
+    among them, not its usage footer), else its last three lines."""
+    lines = log_text.strip().splitlines()
+    errors = [line.strip() for line in lines if line.lstrip().lower().startswith("error")]
+    return " / ".join(errors or lines[-3:])
+
+
 def generate_locally(s: PipelineSettings, store: Store, layout: RunLayout, round_: int = 0) -> None:
     """Runs the round's missing shards as parallel processes sharing the cores; committed ones
     are skipped."""
@@ -81,8 +89,8 @@ def generate_locally(s: PipelineSettings, store: Store, layout: RunLayout, round
                     del running[index]
                     bar.update(1)
                     if proc.returncode != 0:
-                        tail = (Path(logs) / f"{index}.log").read_text(errors="replace").strip().splitlines()[-3:]
-                        failed.append(f"shard {index} (exit code {proc.returncode}: {' / '.join(tail)})")
+                        said = error_lines((Path(logs) / f"{index}.log").read_text(errors="replace"))
+                        failed.append(f"shard {index} (exit code {proc.returncode}: {said})")
             time.sleep(0.2)
     if failed:
         raise JobError(f"generate failed for {'; '.join(failed)}; rerun with RUN_ID={s.run_id} to retry only those")

@@ -15,7 +15,7 @@ from typing import Any
 
 from common.errors import ConfigError, JobError
 from common.provenance import git_revision
-from common.storage import RunLayout, Store
+from common.storage import RunLayout, Store, committed_shard_indices
 from jobs.settings import CommonSettings, PipelineSettings
 from jobs.tasks import get_task
 
@@ -71,11 +71,18 @@ def check_run_identity(store: Store, layout: RunLayout, s: CommonSettings, job: 
         )
 
 
+def holds_anything(store: Store, layout: RunLayout) -> bool:
+    """Whether the run has data or a model that its recorded settings made."""
+    return bool(committed_shard_indices(store, layout)) or store.exists(layout.checkpoint) or store.exists(layout.weights)
+
+
 def check_or_write_run_json(store: Store, layout: RunLayout, s: PipelineSettings) -> None:
     """Writes run.json for a new run; for an existing one, refuses settings that differ from
     those that made its data and model, naming each."""
     current = s.model_dump(mode="json", exclude={"storage_url"})
-    if recorded_settings(store, layout) is None:
+    if recorded_settings(store, layout) is None or not holds_anything(store, layout):
+        # A run with no committed shard and no model yet was made from nothing: a corrected rerun
+        # (after a bad setting that only the generator refused, say) starts it afresh.
         store.write_json(
             layout.run_json,
             {
@@ -121,6 +128,14 @@ class Lease:
         if not isinstance(held, dict) or held.get("owner") == self.owner:
             return None
         age = time.time() - float(held.get("renewed_at", 0))
+        if age < 0:
+            # The holder's clock is ahead of ours: a clock fault. Its stamp cannot say when it
+            # was renewed, so the store's own time of the last write does; the lease is free 60 s
+            # after that, as usual, instead of for as long as the clock is ahead.
+            written = self.store.modified(self.key)
+            log.warning("%s: renewed_at is %.0f s in the future (a clock fault on %s)", self.store.display(self.key), -age, held.get("owner"))
+            held = {**held, "clock_fault_seconds": -age}
+            age = time.time() - written if written is not None else 0.0
         return held if age < float(held.get("seconds", LEASE_SECONDS)) else None
 
     def acquire(self, settle_seconds: float = 1.0) -> None:
@@ -137,6 +152,9 @@ class Lease:
 
     def _busy(self, held: dict[str, Any]) -> str:
         renewed = datetime.fromtimestamp(float(held.get("renewed_at", 0)), timezone.utc).isoformat(timespec="seconds")
+        if "clock_fault_seconds" in held:
+            ahead = held["clock_fault_seconds"]
+            renewed += f" by its clock, {ahead:.0f} s ahead of this host's (a clock fault; it is free {LEASE_SECONDS:.0f} s after its last write)"
         return (
             f"another pipeline ({held.get('owner')}) is working on this run: {self.store.display(self.key)} was renewed at {renewed}; "
             f"wait for it to finish, or if it died, rerun after {LEASE_SECONDS:.0f} s"

@@ -201,11 +201,14 @@ def load(cls: type[S]) -> S:
     except ValidationError as e:
         lines = []
         for err in e.errors():
-            name = str(err["loc"][0]).upper() if err["loc"] else "settings"
+            if not err["loc"]:  # a check across fields: its message names the variables (never print the input: it is every setting)
+                lines.append(str(err["msg"]).removeprefix("Value error, "))
+                continue
+            name = str(err["loc"][0]).upper()
             value = os.environ.get(name, err.get("input"))
             if name == "STORAGE_URL" and isinstance(value, str):
                 value = redact(value)
-            lines.append(f"{name}={value!r}: {err['msg']}")
+            lines.append(f"{name}={value!r}: {str(err['msg']).removeprefix('Value error, ')}")
         raise ConfigError("; ".join(lines)) from None
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,33 @@ from trainer.tasks.predator.config import PredatorTrainOptions
 
 PROTOCOLS = ("default", "legacy")
 OPPONENTS = ("pursuit", "planner", "still")
-PLANNER_KEYS = ("targets", "horizon", "replan", "radius", "follow")
-TEACHER = re.compile(rf"pursuit|planner(:({'|'.join(PLANNER_KEYS)})=[0-9.]+)*")
+# The planner's options and their ranges, as `rust_gen` reads them (rust_gen/src/predator/planner.rs):
+# checked here too so that a bad TEACHER stops the job before any work, with exit code 2.
+PLANNER_KEYS: dict[str, tuple[str, Callable[[str], bool]]] = {
+    "targets": ("an integer >= 1", lambda v: v.isdigit() and int(v) >= 1),
+    "horizon": ("an integer >= 1", lambda v: v.isdigit() and int(v) >= 1),
+    "replan": ("an integer >= 1", lambda v: v.isdigit() and int(v) >= 1),
+    "radius": ("a number of pixels > 0", lambda v: re.fullmatch(r"[0-9]+(\.[0-9]+)?", v) is not None and float(v) > 0),
+    "follow": ("0 or 1", lambda v: v in ("0", "1")),
+}
+
+
+def check_teacher(text: str) -> str:
+    """`pursuit`, `planner` or `planner:KEY=VALUE:...` with each value in its range."""
+    shape = f"expected pursuit, planner or planner:KEY=VALUE:... with keys {', '.join(PLANNER_KEYS)} (planner:replan=1:follow=0)"
+    name, _, options = text.partition(":")
+    if name == "pursuit" and not options:
+        return text
+    if name != "planner" or (text != "planner" and not options):
+        raise ValueError(shape)
+    for option in options.split(":") if options else []:
+        key, eq, value = option.partition("=")
+        if key not in PLANNER_KEYS or not eq:
+            raise ValueError(f"{option!r}: {shape}")
+        allowed, ok = PLANNER_KEYS[key]
+        if not ok(value):
+            raise ValueError(f"planner option {key}={value}: expected {allowed}")
+    return text
 
 
 class PredatorGenerateSettings(BaseModel):
@@ -35,10 +61,7 @@ class PredatorGenerateSettings(BaseModel):
     @field_validator("teacher")
     @classmethod
     def _teacher(cls, text: str) -> str:
-        # The generator checks each value's range; this catches the shape before any work.
-        if not TEACHER.fullmatch(text):
-            raise ValueError(f"expected pursuit, planner or planner:KEY=VALUE:... with keys {', '.join(PLANNER_KEYS)} (planner:replan=1:follow=0)")
-        return text
+        return check_teacher(text)
 
 
 class PredatorTrainSettings(PredatorTrainOptions):

@@ -1,4 +1,4 @@
-"""Training trials of the predator outside the pipeline, as the README's "Strength and speed"
+"""Training trials of the predator outside the pipeline, as docs/results/predator.md ("Strength and speed")
 reports them: train run RUN_ID's data (already in STORAGE_URL) with the train job's settings
 from the environment, optionally starting from a weights file and with the boid projection's
 position columns learning faster.

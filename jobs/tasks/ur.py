@@ -40,7 +40,7 @@ def opponents_of(value: str) -> list[str]:
 class UrEvaluateSettings(BaseModel):
     eval_opponents: str = Field("emm:1,emm:2,emm:3", description="Comma-separated opponents: random, greedy, emm:D (D in 1..6)")
     # guided beats value only where the policy is good and the values are win probabilities (the
-    # perfect teacher); on the default emm:3 pipeline it loses 2 points against emm:3 (README).
+    # perfect teacher); on the default emm:3 pipeline it loses 2 points against emm:3 (docs/results/ur.md).
     eval_player: Literal["value", "guided", "policy", "legacy"] = Field(
         "value", description="How the new model and the champion play: value, guided (value with the policy as a prior), policy, legacy"
     )

@@ -43,7 +43,7 @@ pub const SPEC_HELP: &str = "random, greedy, emm:D (D in 1..=6), policy:FILE, va
 /// plus this weight times the policy's log-probability of the move among the legal ones. The
 /// two networks err apart, so the policy settles close calls the value network gets wrong. Tuned
 /// on 4,000 games against perfect play (0.001 to 0.03 tried; 0.002 to 0.003 best), then checked
-/// on 40,000 others: the loss per decision fell by a quarter (README, "The perfect teacher").
+/// on 40,000 others: the loss per decision fell by a quarter (docs/results/ur.md, "The perfect teacher").
 pub const GUIDE_WEIGHT: f32 = 0.0025;
 
 impl PlayerSpec {

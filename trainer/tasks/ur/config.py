@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class UrTrainOptions(BaseModel):
     model_config = ConfigDict(allow_inf_nan=False)
     soft_policy_temperature: float = Field(0.0, ge=0.0, description="0: one-hot policy targets; > 0: softmax of the mover's move values / T")
-    # Defaults measured on the default pipeline (README, "The perfect teacher"): with no dropout
+    # Defaults measured on the default pipeline (docs/results/ur.md, "The perfect teacher"): with no dropout
     # and a weight of 3 the compatible file puts half the probability on illegal pieces that it
     # did with 0.1 and 1, the policy is more accurate, and the value player plays as well.
     illegal_mass_weight: float = Field(

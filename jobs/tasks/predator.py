@@ -23,11 +23,14 @@ OPPONENTS = ("pursuit", "planner", "still")
 # The planner's options and their ranges, as `rust_gen` reads them (rust_gen/src/predator/planner.rs):
 # checked here too so that a bad TEACHER stops the job before any work, with exit code 2.
 PLANNER_KEYS: dict[str, tuple[str, Callable[[str], bool]]] = {
-    "targets": ("an integer >= 1", lambda v: v.isdigit() and int(v) >= 1),
+    "directions": ("an integer >= 0", str.isdigit),
+    "chase": ("0 or 1", lambda v: v in ("0", "1")),
+    "targets": ("an integer >= 0", str.isdigit),
     "horizon": ("an integer >= 1", lambda v: v.isdigit() and int(v) >= 1),
     "replan": ("an integer >= 1", lambda v: v.isdigit() and int(v) >= 1),
     "radius": ("a number of pixels > 0", lambda v: re.fullmatch(r"[0-9]+(\.[0-9]+)?", v) is not None and float(v) > 0),
     "follow": ("0 or 1", lambda v: v in ("0", "1")),
+    "terminal": ("time or distance", lambda v: v in ("time", "distance")),
 }
 
 
@@ -39,6 +42,7 @@ def check_teacher(text: str) -> str:
         return text
     if name != "planner" or (text != "planner" and not options):
         raise ValueError(shape)
+    chosen = {"directions": "8", "chase": "1", "targets": "0"}  # the candidates' defaults
     for option in options.split(":") if options else []:
         key, eq, value = option.partition("=")
         if key not in PLANNER_KEYS or not eq:
@@ -46,6 +50,9 @@ def check_teacher(text: str) -> str:
         allowed, ok = PLANNER_KEYS[key]
         if not ok(value):
             raise ValueError(f"planner option {key}={value}: expected {allowed}")
+        chosen[key] = value
+    if (int(chosen["directions"]), chosen["chase"], int(chosen["targets"])) == (0, "0", 0):
+        raise ValueError("a planner needs candidates: directions >= 1, chase=1 or targets >= 1")
     return text
 
 

@@ -202,11 +202,11 @@ fn the_teacher_takes_planner_settings_and_the_shard_records_them() {
     };
     let (default_name, default_shard) = shard("planner");
     // Settings equal to the defaults are the default planner, and are recorded as such.
-    let (same_name, same_shard) = shard("planner:replan=3:follow=1");
+    let (same_name, same_shard) = shard("planner:replan=1:follow=1:directions=8:terminal=time");
     assert_eq!((same_name, &same_shard), (default_name, &default_shard));
-    // A plan every step, without memory, labels the steps differently.
-    let (name, other) = shard("planner:follow=0:replan=1");
-    assert_eq!(name, "planner:replan=1:follow=0");
+    // A plan every second step, repeating its first action, labels the steps differently.
+    let (name, other) = shard("planner:follow=0:replan=2");
+    assert_eq!(name, "planner:replan=2:follow=0");
     assert_ne!(other, default_shard, "the settings reached the teacher");
 }
 

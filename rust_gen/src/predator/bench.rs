@@ -139,6 +139,8 @@ pub fn run(args: BenchArgs) -> ExitCode {
     for (teacher, episodes) in [
         (Teacher::Pursuit, 64),
         (Teacher::Planner(PlannerSettings::default()), 4),
+        // The planner before 2026-12-07, for the speed it gave up for strength.
+        (Teacher::Planner(PlannerSettings::legacy()), 4),
     ] {
         let one = samples_per_second(teacher, episodes, 1, repeats);
         let all = samples_per_second(teacher, episodes * cores as u32, cores, repeats);

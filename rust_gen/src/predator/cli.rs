@@ -47,7 +47,7 @@ pub enum ProtocolName {
 
 #[derive(Args)]
 pub struct MatchArgs {
-    /// Players, comma separated: still, random, pursuit, lead, planner, planner:targets=N:horizon=N:replan=N:radius=PX:follow=0|1 (any of these), net:FILE (full thrust in the network's direction), net-raw:FILE (its output as it is).
+    /// Players, comma separated: still, random, pursuit, lead, planner, planner:KEY=VALUE:... (directions=N, chase=0|1, targets=N, horizon=N, replan=N, radius=PX, follow=0|1, terminal=time|distance; any of these), net:FILE (full thrust in the network's direction), net-raw:FILE (its output as it is).
     #[arg(long, value_delimiter = ',', required = true)]
     players: Vec<String>,
     /// Evaluation episodes (every player plays each of them).

@@ -75,6 +75,18 @@ def run(job: str) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
+    code = run_main(argv)
+    if "TORCHELASTIC_RUN_ID" in os.environ:
+        # A rank of a torchrun training ends here, its output flushed, without the interpreter's
+        # teardown: there, gloo's threads can abort a finished process ("terminate called
+        # without an active exception", SIGABRT), which would report finished work as failed.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def run_main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     raise_on_sigterm()
     sweep_temp_folders()  # what jobs killed with -9 left behind

@@ -122,12 +122,19 @@ class GenerateSettings(CommonSettings):
 
 class TrainSettings(CommonSettings, TrainConfig):
     shard_wait_seconds: float = Field(3600.0, ge=0.0, description="How long train waits for all SHARDS manifests")
+    train_processes: int = Field(0, ge=0, le=64, description="Training processes per node (torchrun, data-parallel); 0 = the node's GPUs, else 1")
+    train_nodes: int = Field(1, ge=1, le=1024, description="Nodes (pods) that train together; more than 1 needs TRAIN_RDZV_ENDPOINT")
+    train_rdzv_endpoint: str = Field(
+        "", pattern=r"^([A-Za-z0-9.-]+:[0-9]{1,5})?$", description="HOST:PORT where the nodes meet (torchrun's c10d rendezvous); one node: none"
+    )
     round: int = Field(-1, ge=-1, description="Train on the shards of rounds 0..ROUND; -1: of every round (ROUNDS - 1)")
 
     @model_validator(mode="after")
     def _round_exists(self) -> TrainSettings:
         if self.round >= self.rounds:
             raise ValueError(f"ROUND={self.round} is not below ROUNDS={self.rounds}")
+        if self.train_nodes > 1 and not self.train_rdzv_endpoint:
+            raise ValueError(f"TRAIN_NODES={self.train_nodes} needs TRAIN_RDZV_ENDPOINT (HOST:PORT of the first node) for the nodes to meet")
         return self
 
     def data_shards(self) -> int:

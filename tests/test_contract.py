@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from common.storage import RunLayout, Store, committed_shard_indices, read_committed_shard
+from common.storage import RunLayout, Store, committed_shard_indices, read_committed_shard, read_metrics
 from jobs.tasks import REGISTRY, TaskSpec
 from tests.conftest import run_job
 from trainer import TrainConfig, Trainer
@@ -229,3 +229,31 @@ def test_a_stage_run_alone_with_another_seed_refuses_and_writes_nothing(run: tup
     assert result.returncode == 2, result.stderr[-2000:]
     assert "SEED=3" in result.stderr and "SEED=5" in result.stderr and f"the {job} job refuses them" in result.stderr, result.stderr
     assert {key: copy.read_bytes(key) for key in before} == before, "nothing was rewritten"
+
+
+def fresh_training(store: Store, layout: RunLayout) -> Store:
+    """The run's shards without its training (checkpoint, metrics, model)."""
+    for prefix in (layout.train, layout.model):
+        shutil.rmtree(Path(store.path(prefix)), ignore_errors=True)
+    return store
+
+
+def val_losses(store: Store, layout: RunLayout) -> list[float]:
+    return [m["val_loss"] for m in read_metrics(store, layout)]
+
+
+def test_two_ranks_under_torchrun_train_like_one(run: tuple[TaskSpec, Store, RunLayout], tmp_path: Path) -> None:
+    """TRAIN_PROCESSES=2: the train job starts itself under torchrun (gloo on CPU); BATCH_SIZE is
+    the global batch, so the validation losses follow one process's within 1%."""
+    spec, store, layout = run
+    settings = {**COMMON, **TINY[spec.name], "EPOCHS": 3}
+    losses = {}
+    for ranks in (1, 2):
+        copy = fresh_training(copy_of(store, tmp_path / f"ranks{ranks}"), layout)
+        result = run_job("train", STORAGE_URL=copy.root, TASK=spec.name, RUN_ID="contract", TRAIN_PROCESSES=ranks, **settings)
+        assert result.returncode == 0, result.stderr[-3000:]
+        losses[ranks] = val_losses(copy, layout)
+        assert copy.exists(layout.weights) and copy.exists(layout.checkpoint)
+    assert len(losses[1]) == len(losses[2]) == 3
+    for one, two in zip(losses[1], losses[2], strict=True):
+        assert abs(two - one) <= 0.01 * abs(one), losses

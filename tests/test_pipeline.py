@@ -4,6 +4,7 @@ and a real S3 server), including processes killed mid-run."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -136,3 +137,49 @@ def test_a_shard_whose_data_no_longer_matches_its_manifest_is_generated_again(ge
     assert result.returncode == 0 and "is corrupt" in result.stderr and "generating the shard again" in result.stderr, result.stderr
     _, data = read_committed_shard(store, layout, 1)  # verifies the digest
     assert data == good, "the same seed gives the same shard again"
+
+
+def rank_process(run_id: str, rank: int) -> int | None:
+    """The pid of the torchrun worker of rank `rank` training run `run_id`, if it is running."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            env = set((proc / "environ").read_bytes().split(b"\0"))
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if f"RUN_ID={run_id}".encode() in env and f"RANK={rank}".encode() in env and b"TORCHELASTIC_RUN_ID" in b"\0".join(env) and b"jobs" in cmdline:
+            return int(proc.name)
+    return None
+
+
+def test_a_killed_rank_fails_the_job_naming_it_and_a_rerun_at_another_size_finishes_without_a_gap(generator: Path, tmp_path: Path) -> None:
+    """Two ranks train; rank 1 is killed mid-run (SIGKILL). The job fails with one line naming the
+    rank; a rerun in one process resumes from rank 0's last checkpoint, and the metrics have every
+    epoch once."""
+    store_url = tmp_path / "store"
+    store, layout = Store(str(store_url)), RunLayout("ur", "killed-rank")
+    settings = {**TINY, "STORAGE_URL": store_url, "RUN_ID": "killed-rank", "GAMES": 40, "EPOCHS": 200, "PATIENCE": 200}
+    for index in (0, 1):
+        assert run_job("generate", SHARD_INDEX=index, **settings).returncode == 0
+    proc = start_job("train", TRAIN_PROCESSES=2, **settings)
+    wait_for(lambda: store.exists(layout.metrics) and len(store.read_bytes(layout.metrics).splitlines()) >= 2)
+    pid = rank_process("killed-rank", 1)
+    assert pid is not None, "rank 1 runs"
+    os.kill(pid, signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err[-3000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: training failed on rank 1 of 2 (killed by SIGKILL)") and "rerun with RUN_ID=killed-rank" in last, last
+    import io
+
+    import torch
+
+    done = torch.load(io.BytesIO(store.read_bytes(layout.checkpoint)), weights_only=True)["state"]["epochs_done"]
+    assert 1 <= done < 200
+    result = run_job("train", **{**settings, "EPOCHS": done + 2, "TRAIN_PROCESSES": 1, "LOG_LEVEL": "INFO"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"resuming after epoch {done}" in result.stderr
+    epochs = [json.loads(line)["epoch"] for line in store.read_bytes(layout.metrics).splitlines()]
+    assert epochs == list(range(1, done + 3)), "every epoch once: no gap, no repeat"

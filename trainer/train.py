@@ -33,6 +33,7 @@ from common.provenance import git_revision
 from common.storage import RunLayout, ShardManifest, Store
 from trainer.config import TrainConfig
 from trainer.data import load_run_data, split_by_episode
+from trainer.distributed import World, all_sum
 from trainer.learner import Learner, encode_export
 from trainer.samples import Samples
 
@@ -106,17 +107,30 @@ def add(terms: Any) -> Any:
 
 class Trainer:
     """Trains one run's model. Data comes from the run's shards in the store unless given
-    (`data=(train, validation)`), which notebook users and tests may do."""
+    (`data=(train, validation)`), which notebook users and tests may do. With a `World` of
+    several ranks (torchrun), each rank trains on its share of every batch and rank 0 writes."""
 
-    def __init__(self, config: TrainConfig, learner: Learner, data: tuple[Samples, Samples] | None = None, store: Store | None = None):
+    def __init__(
+        self,
+        config: TrainConfig,
+        learner: Learner,
+        data: tuple[Samples, Samples] | None = None,
+        store: Store | None = None,
+        world: World | None = None,
+    ):
         self.config, self.learner = config, learner
+        self.world = world or World()
         self.store = store or Store(config.storage_url)
         self.layout = RunLayout(learner.task, config.run_id)
-        self.device = pick_device(config.device)
+        self.device = self.world.device(pick_device(config.device))
         torch.manual_seed(config.seed)
         self.net = learner.build_model(learner.model_args).to(self.device)
+        model: nn.Module = self.net
+        if self.world.distributed:
+            # Same seed, same initial weights on every rank; DDP also broadcasts rank 0's.
+            model = nn.parallel.DistributedDataParallel(self.net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         # torch.compile's wrapper runs the same module (its type says only "a callable").
-        self.model = cast(nn.Module, torch.compile(self.net)) if config.compile and self.device.type == "cuda" else self.net
+        self.model = cast(nn.Module, torch.compile(model)) if config.compile and self.device.type == "cuda" else model
         self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
         self.batch_generator = torch.Generator().manual_seed(config.seed + 1)
         self.state = TrainState()
@@ -196,11 +210,17 @@ class Trainer:
             file=sys.stderr,
             leave=False,
             mininterval=0.5,
-            disable=not sys.stderr.isatty(),
+            disable=not sys.stderr.isatty() or not self.world.writer,
             dynamic_ncols=True,
         )
         for index in batches:
+            if len(index) < self.world.size:
+                continue  # a last batch too small to give every rank a row (at most size - 1 rows)
+            # Augmented whole, then shared: every rank draws the same numbers, so the generator
+            # stays in step across ranks and the rows are those of a single process.
             batch = self.learner.augment(self._batch(self.train_data, index), self.batch_generator)
+            if self.world.distributed:
+                batch = batch.rows(self.world.share(torch.arange(len(batch), device=batch.device)))
             terms, _ = self.learner.losses(self.model, batch, self._autocast())
             loss = add(terms.values())
             self.optimizer.zero_grad(set_to_none=True)
@@ -211,18 +231,21 @@ class Trainer:
             bar.update(len(batch))
         bar.close()
         seconds = time.perf_counter() - started
-        return float(total) / n, n / seconds
+        return float(all_sum(total, self.world)) / n, n / seconds
 
     @torch.no_grad()
     def evaluate(self, data: Samples) -> dict[str, float]:
         """Validation metrics (dropout off): `val_loss`, each loss term and each count's share."""
-        self.model.eval()
+        # Every rank validates on all the data (no collective): each gets the same metrics, so
+        # all agree on the best epoch and on early stopping.
+        model = self.net if self.world.distributed else self.model
+        model.eval()
         sums: torch.Tensor | None = None
         names: list[str] = []
         terms_count = 0
         for index in self.learner.batches(data, VALIDATION_BATCH, None):
             batch = self._batch(data, index)
-            terms, counts = self.learner.losses(self.model, batch, self._autocast())
+            terms, counts = self.learner.losses(model, batch, self._autocast())
             values = torch.stack([*(t * len(batch) for t in terms.values()), *(c.float() for c in counts.values())])
             sums = values if sums is None else sums + values
             names, terms_count = [*terms, *counts], len(terms)
@@ -243,13 +266,16 @@ class Trainer:
         if self._restore(ckpt) and self.state.epochs_done:
             s = self.state
             log.info("resuming after epoch %d (best %.5f at epoch %d)", s.epochs_done, s.best_loss, s.best_epoch + 1)
-            self._write_metrics()  # a kill between the checkpoint and the metrics left them short
+            if self.world.writer:
+                self._write_metrics()  # a kill between the checkpoint and the metrics left them short
         started = time.perf_counter()
         steps_run = 0
-        writer = _TensorBoard(self.store, self.layout)
+        writer = _TensorBoard(self.store, self.layout) if self.world.writer else None
         while not self.state.finished and self.state.epochs_done < self.config.epochs:
             metrics = self._run_epoch()
             steps_run += len(self.train_data)
+            if writer is None:
+                continue  # rank 0 alone writes and reports
             self.save_checkpoint()
             self._write_metrics()
             writer.add(metrics)
@@ -262,11 +288,12 @@ class Trainer:
                 metrics["samples_per_second"],
             )
         seconds = time.perf_counter() - started
-        writer.close()
         if self.state.best_model is not None:
             self.net.load_state_dict(self.state.best_model)
-        self.export()
-        self._plot()
+        if writer is not None:
+            writer.close()
+            self.export()
+            self._plot()
         return self._result(seconds, steps_run)
 
     def _result(self, seconds: float, steps_run: int) -> TrainResult:

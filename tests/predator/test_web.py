@@ -1,10 +1,18 @@
 """The predator's page in a real browser: headless Chromium (Debian's `chromium`) driven by
-Playwright, with a small model trained here. The page runs 600 frames with a fixed seed; the
-network must be the policy that ran, boids must be caught, the console must stay clean, and the
-trajectory must equal the same run in Node bit for bit. Also: an old page that loads
-`predator_model.js` with a script tag gets the same network, and a bad model file is an error on
-the page naming the field. The Node suites (node --test web/predator/test/) run here too. A screenshot goes
-to tests/artifacts/."""
+Playwright.
+
+- With a small model trained here: the page's fields (network, pursuit and still on the same seed
+  and flock) equal the same runs in Node (tools/run.mjs steps the page's own field code) bit for
+  bit; an old page that loads `predator_model.js` with a script tag gets the same network; a model
+  that cannot be loaded is a banner naming the file and the field, and the menus show the pursuit
+  that plays in the network's place.
+- With the shipped network (web/predator/models/hunter.json): the bare URL loads it and names it;
+  side by side after 300 frames on a fixed seed, the network's field has caught more than the
+  still one's (screenshots with and without "what the network sees", and the counts, go to
+  tests/artifacts/); at the bare URL, within 3,000 frames, it catches at least 1.5 times as many
+  boids as pursuit (issue 40's goal; both counts in tests/artifacts/web-predator-bare-url.json).
+- `python -m jobs.web` (`make web`) serves the shipped network without RUN_ID, a run's with one.
+The Node suites (node --test web/predator/test/) run here too."""
 
 from __future__ import annotations
 
@@ -12,42 +20,60 @@ import functools
 import json
 import shutil
 import subprocess
+import sys
 import threading
+import urllib.request
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from common.storage import RunLayout, Store
-from tests.conftest import ROOT, run_job
+from tests.conftest import ROOT, jobs_env, run_job
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "tests" / "artifacts"
+WEB = ROOT / "web" / "predator"
+SHIPPED = WEB / "models" / "hunter.json"
 RUN = {"seed": 3, "boids": 30, "width": 400, "height": 300, "frames": 600}
+POLICIES = ("network", "pursuit", "still")
+GOAL = 1.5  # issue 40: at the bare URL the shipped network catches at least 1.5 times as many as pursuit
+BARE_FRAMES, BARE = 3000, {"seed": 1, "boids": 50, "width": 960, "height": 640}  # the page's defaults (field.js)
+
+
+class Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
 
 @pytest.fixture(scope="module")
-def model(generator: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The browser file of a tiny model trained on pursuit episodes."""
+def trained(generator: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A tiny model trained on pursuit episodes: (the store, a folder with its browser files)."""
     store = tmp_path_factory.mktemp("web-store")
     settings = {"TASK": "predator", "TEACHER": "pursuit", "GAMES": 8, "SHARDS": 1, "STEPS": 300, "MAX_BOIDS": 30, "EPOCHS": 3}
     for job in ("generate", "train"):
         result = run_job(job, STORAGE_URL=store, RUN_ID="web", DEVICE="cpu", **settings)
         assert result.returncode == 0, result.stderr[-2000:]
     folder = tmp_path_factory.mktemp("web-model")
-    data = Store(str(store)).read_bytes(RunLayout("predator", "web").model_file("browser_weights.json"))
-    (folder / "browser_weights.json").write_bytes(data)
-    (folder / "predator_model.js").write_bytes(Store(str(store)).read_bytes(RunLayout("predator", "web").model_file("predator_model.js")))
-    return folder
+    for name in ("browser_weights.json", "predator_model.js"):
+        (folder / name).write_bytes(Store(str(store)).read_bytes(RunLayout("predator", "web").model_file(name)))
+    return store, folder
+
+
+@pytest.fixture(scope="module")
+def model(trained: tuple[Path, Path]) -> Path:
+    return trained[1]
 
 
 @pytest.fixture(scope="module")
 def site(model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """web/ and the model files served on 127.0.0.1; yields the base URL."""
+    """The page (with the shipped network) and the tiny model's files on 127.0.0.1; also an old
+    page with a script tag, a damaged weight file, and broken/: the page whose shipped network is
+    damaged. Yields the base URL."""
     root = tmp_path_factory.mktemp("site")
-    for path in (ROOT / "web" / "predator").glob("*.*"):
-        shutil.copy(path, root / path.name)
+    shutil.copytree(WEB, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("test", "tools"))
     for path in model.iterdir():
         shutil.copy(path, root / path.name)
     page = (root / "index.html").read_text()
@@ -56,15 +82,16 @@ def site(model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     bad = json.loads((root / "browser_weights.json").read_text())
     del bad["layers"][2]["ffn_down_bias"]
     (root / "bad.json").write_text(json.dumps(bad))
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(root))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    shutil.copytree(WEB, root / "broken", ignore=shutil.ignore_patterns("test", "tools"))
+    (root / "broken" / "models" / "hunter.json").write_text(json.dumps(bad))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
@@ -75,8 +102,8 @@ def browser() -> Iterator[object]:
         b.close()
 
 
-def open_page(browser: object, url: str) -> tuple[object, list[str]]:
-    page = browser.new_page(viewport={"width": 900, "height": 700})  # type: ignore[attr-defined]
+def open_page(browser: Any, url: str) -> tuple[Any, list[str]]:
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -88,56 +115,170 @@ def query(**extra: object) -> str:
     return "&".join(f"{k}={v}" for k, v in {**RUN, **extra}.items())
 
 
-DONE = "window.ludus.state && (window.ludus.frames >= window.ludus.stopAt || window.ludus.state.boids.length === 0)"
+LOADED = "window.ludus && document.getElementById('hunter').textContent !== 'loading…'"
+DONE = f"{LOADED} && ludus.done"
 SNAPSHOT = """({
-  frames: ludus.frames, caught: ludus.caught, state: ludus.state, net: !!ludus.net, errors: ludus.errors,
-  policy: document.getElementById('policy').value, message: document.getElementById('message').textContent,
+  fields: ludus.fields.map((f) => ({wanted: f.wanted, policy: f.policy, frames: f.frames, caught: f.caught, state: f.state, history: f.history})),
+  net: !!ludus.net, errors: ludus.errors, hunter: document.getElementById('hunter').textContent,
+  banner: document.getElementById('banner').hidden ? '' : document.getElementById('banner-text').textContent,
+  menus: [...document.querySelectorAll('.field select')].map((s) => {
+    const network = [...s.options].find((o) => o.value === 'network');
+    return {value: s.value, network: network.textContent, disabled: network.disabled};
+  }),
 })"""
 
 
-def finished(page: object) -> dict:  # type: ignore[type-arg]
-    page.wait_for_function(DONE, timeout=120_000)  # type: ignore[attr-defined]
-    return page.evaluate(SNAPSHOT)  # type: ignore[attr-defined]
+def finished(page: Any, timeout: float = 120_000) -> dict[str, Any]:
+    page.wait_for_function(DONE, timeout=timeout)
+    return page.evaluate(SNAPSHOT)  # type: ignore[no-any-return]
 
 
-def node_run(model: Path) -> dict:  # type: ignore[type-arg]
-    args = [str(model / "browser_weights.json"), *(str(RUN[k]) for k in ("seed", "boids", "width", "height", "frames"))]
-    return json.loads(
-        subprocess.run(["node", str(ROOT / "web" / "predator" / "tools" / "run.mjs"), *args], capture_output=True, text=True, check=True).stdout
-    )
+def node_run(weights: Path, setup: dict[str, int], policies: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The same fields in Node: one dict per policy."""
+    args = [str(weights), *(str(setup[k]) for k in ("seed", "boids", "width", "height", "frames")), *policies]
+    out = json.loads(subprocess.run(["node", str(WEB / "tools" / "run.mjs"), *args], capture_output=True, text=True, check=True).stdout)
+    return out["fields"] if len(policies) > 1 else [out]  # type: ignore[no-any-return]
 
 
-def test_the_page_runs_the_network_and_equals_the_node_run(browser: object, site: str, model: Path) -> None:
-    page, errors = open_page(browser, f"{site}/index.html?model=browser_weights.json&{query()}")
-    run = finished(page)
+def same_runs(page_fields: list[dict[str, Any]], node_fields: list[dict[str, Any]]) -> None:
+    assert len(page_fields) == len(node_fields)
+    for got, want in zip(page_fields, node_fields, strict=True):
+        assert got["policy"] == want["policy"]
+        assert (got["frames"], got["caught"], got["history"]) == (want["frames"], want["caught"], want["history"]), got["policy"]
+        assert got["state"] == want["state"], f"{got['policy']}: the browser's trajectory is the Node one, bit for bit"
+
+
+def save(name: str, record: dict[str, Any]) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "web-predator.png"))  # type: ignore[attr-defined]
-    assert run["net"] and run["policy"] == "network", run["message"]
-    assert run["caught"] > 0, "boids were caught"
-    assert not errors and not run["errors"], errors + run["errors"]
-    expected = node_run(model)
-    assert (run["frames"], run["caught"]) == (expected["frames"], expected["caught"])
-    assert run["state"] == expected["state"], "the browser's trajectory is the Node one, bit for bit"
+    (ARTIFACTS / name).write_text(json.dumps(record, indent=2) + "\n")
 
 
-def test_an_old_page_with_a_script_tag_gets_the_same_network(browser: object, site: str, model: Path) -> None:
-    page, errors = open_page(browser, f"{site}/old.html?{query()}")
+# ---- with the small model trained here ------------------------------------------------------------
+
+
+def test_the_fields_play_their_policies_and_equal_the_node_runs(browser: Any, site: str, model: Path) -> None:
+    page, errors = open_page(browser, f"{site}/index.html?model=browser_weights.json&fields={','.join(POLICIES)}&speed=5&{query()}")
     run = finished(page)
-    assert run["net"] and "predator_model.js" in run["message"] and not errors
-    assert run["state"] == node_run(model)["state"]
+    assert run["net"] and [f["policy"] for f in run["fields"]] == list(POLICIES), run["banner"]
+    assert [m["value"] for m in run["menus"]] == list(POLICIES) and not run["banner"]
+    assert run["fields"][0]["caught"] > 0, "boids were caught"
+    assert not errors and not run["errors"], errors + run["errors"]
+    same_runs(run["fields"], node_run(model / "browser_weights.json", RUN, POLICIES))
 
 
-def test_a_bad_model_is_an_error_on_the_page_naming_the_field(browser: object, site: str) -> None:
+def test_an_old_page_with_a_script_tag_gets_the_same_network(browser: Any, site: str, model: Path) -> None:
+    page, errors = open_page(browser, f"{site}/old.html?policy=network&speed=5&{query()}")
+    run = finished(page)
+    assert run["net"] and "predator_model.js" in run["hunter"] and not errors
+    same_runs(run["fields"], node_run(model / "browser_weights.json", RUN, ("network",)))
+
+
+def test_a_bad_model_is_a_banner_naming_the_file_and_the_field_and_the_menu_shows_pursuit(browser: Any, site: str) -> None:
     page, _ = open_page(browser, f"{site}/index.html?model=bad.json&{query(frames=5)}")
     run = finished(page)
     assert not run["net"], "no silent fallback to some other network"
-    assert "field 'layers.2.ffn_down_bias' is missing" in run["message"]
-    assert "pursuit (no model)" in page.evaluate("document.getElementById('figures').textContent")  # type: ignore[attr-defined]
+    assert "bad.json" in run["banner"] and "field 'layers.2.ffn_down_bias' is missing" in run["banner"], run["banner"]
+    assert run["fields"][0]["wanted"] == "network" and run["fields"][0]["policy"] == "pursuit"
+    assert run["menus"][0] == {"value": "pursuit", "network": "network (not loaded)", "disabled": True}
+    assert "no network" in run["hunter"]
+
+
+def test_a_damaged_shipped_network_is_a_banner_at_the_bare_url(browser: Any, site: str) -> None:
+    page, _ = open_page(browser, f"{site}/broken/?frames=5")
+    run = finished(page)
+    assert "models/hunter.json" in run["banner"] and "field 'layers.2.ffn_down_bias' is missing" in run["banner"], run["banner"]
+    assert [m["value"] for m in run["menus"]] == ["pursuit", "pursuit", "still"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "web-predator-no-model.png"))
+
+
+# ---- with the shipped network ---------------------------------------------------------------------
+
+
+def test_side_by_side_the_shipped_network_catches_more_than_still(browser: Any, site: str) -> None:
+    """The screenshots after 300 frames: tests/artifacts/web-predator-side-by-side.png and, with
+    "what the network sees" switched on, web-predator-attention.png."""
+    setup = {**BARE, "frames": 300}
+    page, errors = open_page(browser, f"{site}/index.html?seed={setup['seed']}&frames={setup['frames']}")
+    run = finished(page)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "web-predator-side-by-side.png"))
+    assert page.evaluate("document.getElementById('panel').hidden"), "the settings panel starts collapsed"
+    page.click("#panel-toggle")
+    assert not page.evaluate("document.getElementById('panel').hidden"), "and opens"
+    page.click("#panel-toggle")
+    page.check("#attention")
+    page.screenshot(path=str(ARTIFACTS / "web-predator-attention.png"))
+    counts = {f["policy"]: f["caught"] for f in run["fields"]}
+    meta = json.loads((WEB / "models" / "hunter.meta.json").read_text())
+    save("web-predator-side-by-side.json", {"model": meta["name"], **setup, "caught": counts})
+    assert run["net"] and not run["banner"] and not errors, run["banner"] or errors
+    assert meta["name"] in run["hunter"], "the page names the shipped network"
+    assert [f["policy"] for f in run["fields"]] == list(POLICIES)
+    assert counts["network"] > counts["still"], f"after 300 frames the network's field caught no more than still's: {counts}"
+    same_runs(run["fields"], node_run(SHIPPED, setup, POLICIES))
+
+
+def test_at_the_bare_url_the_shipped_network_catches_1_5_times_as_many_as_pursuit(browser: Any, site: str) -> None:
+    page, errors = open_page(browser, f"{site}/")
+    page.wait_for_function(LOADED, timeout=60_000)
+    page.click("#panel-toggle")
+    page.select_option("#speed", "20")  # frames per screen refresh: the same run, sooner
+    page.click("#panel-toggle")
+    run = finished(page, timeout=600_000)
+    page.screenshot(path=str(ARTIFACTS / "web-predator-bare-url.png"))
+    counts = {f["policy"]: f["caught"] for f in run["fields"]}
+    frames = {f["policy"]: f["frames"] for f in run["fields"]}
+    meta = json.loads((WEB / "models" / "hunter.meta.json").read_text())
+    ratio = counts["network"] / max(counts["pursuit"], 1)
+    record = {"model": meta["name"], **BARE, "frames": BARE_FRAMES, "caught": counts, "frames_run": frames, "ratio": ratio, "goal": GOAL}
+    save("web-predator-bare-url.json", record)
+    assert run["net"] and not errors and [f["policy"] for f in run["fields"]] == list(POLICIES), run["banner"] or errors
+    assert max(frames.values()) == BARE_FRAMES, "the bare URL's round is 3,000 frames"
+    assert counts["network"] >= GOAL * counts["pursuit"], f"the shipped network: {counts['network']}, pursuit: {counts['pursuit']} (goal {GOAL}x)"
+
+
+# ---- make web ---------------------------------------------------------------------------------------
+
+
+def serve(**settings: object) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen([sys.executable, "-m", "jobs.web"], env=jobs_env(PORT=0, **settings), cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("http://127.0.0.1:"), line
+    return proc, line.split()[0]
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    assert proc.wait(timeout=30) == 0, "SIGTERM stops it cleanly (its temporary copy removed)"
+
+
+def fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.read()  # type: ignore[no-any-return]
+
+
+def test_make_web_serves_the_shipped_network_and_a_runs_with_run_id(trained: tuple[Path, Path]) -> None:
+    store, folder = trained
+    proc, url = serve()  # jobs_env: no RUN_ID or STORAGE_URL from the developer's shell
+    try:
+        assert b"app.js" in fetch(url)
+        assert fetch(url + "models/hunter.json") == SHIPPED.read_bytes()
+        assert json.loads(fetch(url + "models/hunter.meta.json"))["name"]
+    finally:
+        stop(proc)
+    proc, url = serve(RUN_ID="web", STORAGE_URL=store)
+    try:
+        assert fetch(url + "models/hunter.json") == (folder / "browser_weights.json").read_bytes()
+        assert fetch(url + "browser_weights.json") == (folder / "browser_weights.json").read_bytes()
+        meta = json.loads(fetch(url + "models/hunter.meta.json"))
+        assert meta["name"] == "run web" and meta["catch_rate_default_protocol"] is None, meta
+    finally:
+        stop(proc)
 
 
 def test_the_node_suites_pass() -> None:
-    import sys
-
     env = {"PATH": "/usr/bin:/bin", "PYTHON": sys.executable}
     result = subprocess.run(["node", "--test", "web/predator/test/"], cwd=ROOT, capture_output=True, text=True, check=False, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]

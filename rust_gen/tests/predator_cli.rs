@@ -68,7 +68,7 @@ fn generate(out: &Path, threads: &str, teacher: &str) -> Value {
 
 #[test]
 fn shards_are_the_same_with_1_and_2_threads_and_have_the_documented_tensors() {
-    for teacher in ["pursuit", "planner", "planner:replan=1:follow=0"] {
+    for teacher in ["pursuit", "planner", "planner:replan=2:follow=0"] {
         let name = teacher.replace([':', '='], "-");
         let (a, b) = (temp(&format!("{name}1")), temp(&format!("{name}2")));
         let line = generate(&a, "1", teacher);

@@ -71,7 +71,7 @@ def model(trained: tuple[Path, Path]) -> Path:
 def site(model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The page (with the shipped network) and the tiny model's files on 127.0.0.1; also an old
     page with a script tag, a damaged weight file, and broken/: the page whose shipped network is
-    damaged. Yields the base URL."""
+    damaged, and nameless/: the page without the shipped network's description. Yields the base URL."""
     root = tmp_path_factory.mktemp("site")
     shutil.copytree(WEB, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("test", "tools"))
     for path in model.iterdir():
@@ -84,6 +84,7 @@ def site(model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     (root / "bad.json").write_text(json.dumps(bad))
     shutil.copytree(WEB, root / "broken", ignore=shutil.ignore_patterns("test", "tools"))
     (root / "broken" / "models" / "hunter.json").write_text(json.dumps(bad))
+    shutil.copytree(WEB, root / "nameless", ignore=shutil.ignore_patterns("test", "tools", "hunter.meta.json"))
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -192,6 +193,26 @@ def test_a_damaged_shipped_network_is_a_banner_at_the_bare_url(browser: Any, sit
     page.screenshot(path=str(ARTIFACTS / "web-predator-no-model.png"))
 
 
+def test_a_model_from_the_file_picker_replaces_a_failed_one_and_plays(browser: Any, site: str, model: Path) -> None:
+    page, _ = open_page(browser, f"{site}/broken/?{query(frames=40)}")
+    finished(page)
+    page.click("#panel-toggle")
+    page.set_input_files("#file", str(model / "browser_weights.json"))
+    page.wait_for_function("ludus.net !== null && ludus.done", timeout=60_000)
+    run = page.evaluate(SNAPSHOT)
+    assert not run["banner"] and run["net"] and "browser_weights.json" in run["hunter"]
+    assert run["menus"][0] == {"value": "network", "network": "network", "disabled": False}
+    same_runs(run["fields"][:1], node_run(model / "browser_weights.json", {**RUN, "frames": 40}, ("network",)))
+
+
+def test_without_its_description_the_shipped_network_still_plays_and_the_page_says_so(browser: Any, site: str) -> None:
+    page, _ = open_page(browser, f"{site}/nameless/?frames=5")
+    run = finished(page)
+    assert run["net"] and [f["policy"] for f in run["fields"]] == list(POLICIES)
+    assert "models/hunter.meta.json" in run["banner"] and "the network plays" in run["banner"], run["banner"]
+    assert "models/hunter.json" in run["hunter"]
+
+
 # ---- with the shipped network ---------------------------------------------------------------------
 
 
@@ -214,6 +235,8 @@ def test_side_by_side_the_shipped_network_catches_more_than_still(browser: Any, 
     save("web-predator-side-by-side.json", {"model": meta["name"], **setup, "caught": counts})
     assert run["net"] and not run["banner"] and not errors, run["banner"] or errors
     assert meta["name"] in run["hunter"], "the page names the shipped network"
+    rate = meta["catch_rate_default_protocol"]
+    assert (f"catches {100 * rate:.1f}% of a flock" if rate is not None else "catch rate not measured") in run["hunter"], run["hunter"]
     assert [f["policy"] for f in run["fields"]] == list(POLICIES)
     assert counts["network"] > counts["still"], f"after 300 frames the network's field caught no more than still's: {counts}"
     same_runs(run["fields"], node_run(SHIPPED, setup, POLICIES))

@@ -254,7 +254,7 @@ function workspace(net, tokens) {
     const { d, f } = net;
     const hd = d / net.heads;
     const n = (size) => new Float64Array(tokens * size);
-    net.work = { tokens, x: n(d), h: n(d), qkv: n(3 * d), att: n(d), tmp: n(d), gate: n(f), up: n(f), scores: n(4), sums: new Float64Array(4), k: n(hd), v: n(hd) };
+    net.work = { tokens, x: n(d), h: n(d), qkv: n(3 * d), kv: n(2 * d), att: n(d), tmp: n(d), gate: n(f), up: n(f), scores: n(4), sums: new Float64Array(4), k: n(hd), v: n(hd), seen: n(1) };
   }
   return net.work;
 }
@@ -313,7 +313,38 @@ function scoreBlock(qkv, q0, q1, q2, q3, k, hd, tokens, scores) {
 
 /** Four rows of softmax numerators times the values (v: [hd][tokens]), into out0..out3. */
 function weightedValues(scores, v, hd, tokens, sums, att, out0, out1, out2, out3) {
-  for (let c = 0; c < hd; c++) {
+  let c = 0;
+  // Two value columns at a time: each score read serves two sums (eight in flight).
+  for (; c + 1 < hd; c += 2) {
+    const va = c * tokens;
+    const vb = va + tokens;
+    let a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+    for (let u = 0; u < tokens; u++) {
+      const x = v[va + u];
+      const y = v[vb + u];
+      const p0 = scores[u];
+      const p1 = scores[tokens + u];
+      const p2 = scores[2 * tokens + u];
+      const p3 = scores[3 * tokens + u];
+      a0 += p0 * x;
+      a1 += p1 * x;
+      a2 += p2 * x;
+      a3 += p3 * x;
+      b0 += p0 * y;
+      b1 += p1 * y;
+      b2 += p2 * y;
+      b3 += p3 * y;
+    }
+    att[out0 + c] = a0 / sums[0];
+    att[out1 + c] = a1 / sums[1];
+    att[out2 + c] = a2 / sums[2];
+    att[out3 + c] = a3 / sums[3];
+    att[out0 + c + 1] = b0 / sums[0];
+    att[out1 + c + 1] = b1 / sums[1];
+    att[out2 + c + 1] = b2 / sums[2];
+    att[out3 + c + 1] = b3 / sums[3];
+  }
+  for (; c < hd; c++) {
     const vc = c * tokens;
     let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     for (let u = 0; u < tokens; u++) {
@@ -347,8 +378,10 @@ function softmax(scores, at, tokens, scale) {
   return sum;
 }
 
-/** Multi-head attention of the first `rows` tokens over all `tokens`, from qkv into att. */
-function attention(net, w, tokens, rows) {
+/** Multi-head attention of the first `rows` tokens over all `tokens`, from qkv into att. With
+ *  `seen` (the last block, rows = 1), it also adds the CLS token's softmax weights over the tokens,
+ *  averaged over the heads, into seen[0..tokens): read-only, so the action does not change. */
+function attention(net, w, tokens, rows, seen = null) {
   const { d, heads } = net;
   const hd = d / heads;
   const scale = 1 / Math.sqrt(hd);
@@ -370,13 +403,29 @@ function attention(net, w, tokens, rows) {
       const t3 = Math.min(t + 3, rows - 1);
       scoreBlock(qkv, t * 3 * d + o, t1 * 3 * d + o, t2 * 3 * d + o, t3 * 3 * d + o, k, hd, tokens, scores);
       for (let i = 0; i < 4; i++) sums[i] = softmax(scores, i * tokens, tokens, scale);
+      if (seen !== null && t === 0) {
+        const k = 1 / (sums[0] * heads);
+        for (let u = 0; u < tokens; u++) seen[u] += scores[u] * k;
+      }
       weightedValues(scores, v, hd, tokens, sums, att, t * d + o, t1 * d + o, t2 * d + o, t3 * d + o);
     }
   }
 }
 
-/** The action [ax, ay], each in (-1, 1), for an observation {context, predator, boids}. */
-export function forward(net, obs) {
+/** The last block's QKV rows: every token's keys and values, but the query of the CLS token
+ *  only (the only row it reads); each number is the same dot product as in `linear`. */
+function lastQkv(l, h, tokens, d, w) {
+  const { qkv, kv } = w;
+  linear(l.qkv_weight.subarray(d * d), l.qkv_bias.subarray(d), h, tokens, d, kv);
+  project(l.qkv_weight, l.qkv_bias.subarray(0, d), h, 0, d, qkv, 0);
+  for (let t = 0; t < tokens; t++) qkv.set(kv.subarray(t * 2 * d, (t + 1) * 2 * d), t * 3 * d + d);
+}
+
+/** The action [ax, ay], each in (-1, 1), for an observation {context, predator, boids}. With
+ *  `seen` (an array of at least obs.boids.length numbers), also what the network looks at: the
+ *  last block's attention from the CLS token to each boid, averaged over the heads (the weights
+ *  over all tokens sum to 1; CTX and the predator take the rest). The action is the same bits. */
+export function forward(net, obs, seen = null) {
   const { d, f } = net;
   const tokens = 3 + obs.boids.length;
   const w = workspace(net, tokens);
@@ -391,8 +440,11 @@ export function forward(net, obs) {
     // After the last block only the CLS row is read: there, only its row is computed.
     const rows = i === net.layers.length - 1 ? 1 : tokens;
     for (let t = 0; t < tokens; t++) layerNorm(x, t * d, d, l.ln_scale, l.ln_bias, h);
-    linear(l.qkv_weight, l.qkv_bias, h, tokens, d, qkv);
-    attention(net, w, tokens, rows);
+    const last = i === net.layers.length - 1;
+    if (last) lastQkv(l, h, tokens, d, w);
+    else linear(l.qkv_weight, l.qkv_bias, h, tokens, d, qkv);
+    if (last && seen !== null) w.seen.fill(0, 0, tokens);
+    attention(net, w, tokens, rows, last && seen !== null ? w.seen : null);
     linear(l.attn_out_weight, l.attn_out_bias, att, rows, d, tmp);
     for (let k = 0; k < rows * d; k++) x[k] += tmp[k];
     for (let t = 0; t < rows; t++) layerNorm(x, t * d, d, l.ffn_ln_scale, l.ffn_ln_bias, h);
@@ -402,6 +454,7 @@ export function forward(net, obs) {
     linear(l.ffn_down_weight, l.ffn_down_bias, gate, rows, f, tmp);
     for (let k = 0; k < rows * d; k++) x[k] += tmp[k];
   }
+  if (seen !== null) for (let k = 0; k < obs.boids.length; k++) seen[k] = w.seen[3 + k];
   const out = new Float64Array(2);
   project(net.out, net.outBias, x, 0, d, out, 0);
   return [tanh(out[0]), tanh(out[1])];
@@ -410,9 +463,10 @@ export function forward(net, obs) {
 /** The predator's action from the network: full thrust (a unit vector) in the direction of its
  *  output, as every teacher acts and as `rust_gen`'s `net:` player does. Trained by squared
  *  error, the network shortens its output where the teacher's direction is uncertain; the
- *  direction keeps the average and the teacher's strength. An output shorter than 1e-9 stays. */
-export function netAction(net, obs) {
-  const [x, y] = forward(net, obs);
+ *  direction keeps the average and the teacher's strength. An output shorter than 1e-9 stays.
+ *  `seen`: as in `forward`. */
+export function netAction(net, obs, seen = null) {
+  const [x, y] = forward(net, obs, seen);
   const norm = Math.sqrt(x * x + y * y);
   return norm >= 1e-9 ? [x / norm, y / norm] : [x, y];
 }

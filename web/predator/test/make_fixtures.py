@@ -16,6 +16,22 @@ from trainer.tasks.predator.export import to_browser, to_js
 from trainer.tasks.predator.model import PredatorNet
 
 
+def seen(net: PredatorNet, context: torch.Tensor, predator: torch.Tensor, boids: torch.Tensor) -> torch.Tensor:
+    """The last block's attention from the CLS token to each boid, averaged over the heads."""
+    captured: list[torch.Tensor] = []
+    last = net.layers[-1]
+    hook = last.register_forward_pre_hook(lambda _module, inputs: captured.append(inputs[0]))
+    with torch.no_grad():
+        net(context, predator, boids)
+        hook.remove()
+        x = captured[0]
+        b, t, d = x.shape
+        hd = d // last.n_heads
+        q, k, _ = last.qkv(last.ln(x)).view(b, t, 3, last.n_heads, hd).permute(2, 0, 3, 1, 4)
+        weights = torch.softmax(q[:, :, :1] @ k.transpose(-1, -2) / hd**0.5, dim=-1)  # [B, heads, 1, T]
+    return weights[0, :, 0, 3:].mean(dim=0)
+
+
 def main(out: Path) -> None:
     torch.manual_seed(0)
     net = PredatorNet()
@@ -33,9 +49,10 @@ def main(out: Path) -> None:
             "predator": torch.cat([torch.rand(2, generator=g) * 2 - 1, torch.zeros(2)]).tolist(),
             "boids": torch.cat([torch.rand(n, 2, generator=g) - 0.5, torch.rand(n, 2, generator=g) * 2 - 1], dim=1).tolist(),
         }
+        args = (torch.tensor([obs["context"]]), torch.tensor([obs["predator"]]), torch.tensor([obs["boids"]]))
         with torch.no_grad():
-            action = net(torch.tensor([obs["context"]]), torch.tensor([obs["predator"]]), torch.tensor([obs["boids"]]))[0]
-        cases.append({**obs, "action": action.tolist()})
+            action = net(*args)[0]
+        cases.append({**obs, "action": action.tolist(), "seen": seen(net, *args).tolist()})
     out.mkdir(parents=True, exist_ok=True)
     browser = to_browser(net)
     (out / "browser_weights.json").write_text(json.dumps(browser))

@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { encode, initialState, pursuit, step } from "../sim.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const RUST_GEN = process.env.RUST_GEN || join(here, "..", "..", "rust_gen", "target", "release", "rust_gen");
+const RUST_GEN = process.env.RUST_GEN || join(here, "..", "..", "..", "rust_gen", "target", "release", "rust_gen");
 const STEPS = 1000;
 
 function trace(state) {

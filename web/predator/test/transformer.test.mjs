@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import { exp, forward, loadTransformer, netAction, tanh, WeightsError } from "../transformer.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const PYTHON = process.env.PYTHON || join(here, "..", "..", ".venv", "bin", "python");
+const PYTHON = process.env.PYTHON || join(here, "..", "..", "..", ".venv", "bin", "python");
 const TOLERANCE = 1e-5;
 let dir;
 
@@ -37,6 +37,21 @@ test("the transformer equals PyTorch to 1e-5 on 1 to 50 boids", () => {
   }
   assert.ok(worst <= TOLERANCE, `largest difference ${worst}`);
   assert.ok(cases.some((c) => Math.abs(c.action[0]) > 0.05), "outputs that say something");
+});
+
+test("what the network sees: the last block's CLS attention to each boid equals PyTorch's to 1e-6", () => {
+  const net = loadTransformer(JSON.parse(read("browser_weights.json")));
+  let worst = 0;
+  for (const c of JSON.parse(read("cases.json"))) {
+    const seen = new Float64Array(c.boids.length);
+    const action = forward(net, c, seen);
+    assert.deepEqual(action, forward(net, c), "asking for the attention leaves the action's bits alone");
+    assert.deepEqual(netAction(net, c, new Float64Array(c.boids.length)), netAction(net, c));
+    const total = seen.reduce((a, b) => a + b, 0);
+    assert.ok(total > 0 && total < 1, `the boids take part of the weight (the rest is CLS, CTX, predator): ${total}`);
+    seen.forEach((w, k) => (worst = Math.max(worst, Math.abs(w - c.seen[k]))));
+  }
+  assert.ok(worst <= 1e-6, `largest difference ${worst}`);
 });
 
 test("the network's action is full thrust in the direction of its output", () => {

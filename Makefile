@@ -30,7 +30,7 @@ help:
 	@echo "make images           build the generator and trainer images (DOCKER=podman works too)"
 	@echo "make manifests        render k8s/ (shared files) and k8s/<task>/ from jobs/k8s.py"
 	@echo "make solve            solve Ur exactly into the store, once (35 minutes on 2 cores, 4 GB)"
-	@echo "make web RUN_ID=...   serve the predator's page on 127.0.0.1:8000 with that run's model"
+	@echo "make web [RUN_ID=..]  serve the predator's page on 127.0.0.1:8000 (the shipped network, or that run's)"
 	@echo "make test-images      build both images with podman on a local base and run them against a real S3 server"
 	@echo "make test-k8s         a real Kubernetes cluster on this machine: kubectl apply -f k8s/ k8s/ur/, RUNNER=k8s, RBAC, faults"
 

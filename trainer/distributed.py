@@ -53,7 +53,12 @@ def start(world: World, device: torch.device) -> None:
         return
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo", timeout=COLLECTIVE_TIMEOUT)
+    dist.init_process_group(backend=backend(device), timeout=COLLECTIVE_TIMEOUT)
+
+
+def backend(device: torch.device) -> str:
+    """NCCL between GPUs, gloo between CPU processes."""
+    return "nccl" if device.type == "cuda" else "gloo"
 
 
 def all_sum(value: torch.Tensor, world: World) -> torch.Tensor:

@@ -14,7 +14,7 @@ RUST_SOURCES := $(shell find rust_gen/src -name '*.rs') rust_gen/Cargo.toml
 # Settings given on the make command line (GAMES=2000 EPOCHS=50 ...) reach the jobs as
 # environment variables: make exports command-line variables to its recipes.
 .DEFAULT_GOAL := help
-.PHONY: help setup build job solve test test-rust test-python test-images test-k8s cluster-up cluster-down lint bench bench-generator bench-trainer bench-predator-python bench-predator-trainer bench-web web images manifests clean
+.PHONY: help setup controller build job solve test test-rust test-python test-images test-k8s cluster-up cluster-down lint bench bench-generator bench-trainer bench-predator-python bench-predator-trainer bench-web web images manifests clean
 
 DOCKER ?= docker
 IMAGE_PREFIX ?= ludus
@@ -42,14 +42,23 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
+# What the controller needs to run a pipeline on a cluster (RUNNER=k8s), without PyTorch: a CI
+# runner sets this up in seconds. A full setup has it already.
+$(VENV)/.controller: pyproject.toml
+	@[ -f $(VENV)/.installed ] && [ $(VENV)/.installed -nt pyproject.toml ] || { \
+	  $(PYTHON) -m venv $(VENV) && $(PY) -m pip install --quiet --upgrade pip && $(PY) -m pip install --quiet --no-cache-dir -e ".[cluster]"; }
+	@touch $@
+
+controller: $(VENV)/.controller
+
 $(BIN): $(RUST_SOURCES)
 	cd rust_gen && $(CARGO) build --release --locked 2>&1 | tail -n 3
 	@touch $@
 
 build: $(BIN)
 
-# On a cluster (RUNNER=k8s) the images hold the generator; locally it is built first.
-job: setup $(if $(filter k8s,$(RUNNER)),,build)
+# On a cluster (RUNNER=k8s) the images hold the generator and the trainer; locally both are set up first.
+job: $(if $(filter k8s,$(RUNNER)),controller,setup build)
 	$(PY) -m jobs pipeline
 
 solve: setup build

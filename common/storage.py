@@ -244,6 +244,11 @@ class RunLayout:
         return f"{self.run}/run.json"
 
     @property
+    def failure(self) -> str:
+        """Which stage of the pipeline failed last, and its error (gone once a rerun succeeds)."""
+        return f"{self.run}/failure.json"
+
+    @property
     def lease(self) -> str:
         return f"{self.run}/lease.json"
 

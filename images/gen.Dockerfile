@@ -32,16 +32,16 @@ RUN python3 -m pip install --no-compile --target /opt/ludus /src \
     && mkdir -p /home/ludus
 
 FROM ${RUNTIME_IMAGE}
-ARG GIT_REVISION=unknown
 ENV PYTHONPATH=/opt/ludus \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     GENERATOR_BIN=/usr/local/bin/rust_gen \
-    GIT_REVISION=${GIT_REVISION} \
     HOME=/home/ludus
 COPY --from=python /opt/ludus /opt/ludus
 COPY --from=python --chown=10001:10001 /home/ludus /home/ludus
 COPY --from=rust /src/rust_gen/target/release/rust_gen /usr/local/bin/rust_gen
+ARG GIT_REVISION=unknown
+ENV GIT_REVISION=${GIT_REVISION}
 USER 10001:10001
 WORKDIR /home/ludus
 ENTRYPOINT ["python3", "-m", "jobs"]

@@ -12,13 +12,11 @@ RUN cargo build --release --locked --manifest-path rust_gen/Cargo.toml \
     && strip rust_gen/target/release/rust_gen
 
 FROM ${BASE_IMAGE}
-ARG GIT_REVISION=unknown
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     GENERATOR_BIN=/usr/local/bin/rust_gen \
-    GIT_REVISION=${GIT_REVISION} \
     MPLCONFIGDIR=/tmp/matplotlib \
     PATH=/opt/venv/bin:${PATH}
 RUN useradd --uid 10001 --user-group --create-home --shell /usr/sbin/nologin ludus
@@ -33,6 +31,9 @@ RUN python3 -m venv --system-site-packages /opt/venv \
     && pip install "/src[train]" \
     && rm -rf /src
 COPY --from=builder /src/rust_gen/target/release/rust_gen /usr/local/bin/rust_gen
+# Last: a new commit with the same sources reuses every layer above (PyTorch's is 6 GB).
+ARG GIT_REVISION=unknown
+ENV GIT_REVISION=${GIT_REVISION}
 USER 10001:10001
 WORKDIR /home/ludus
 ENTRYPOINT ["python3", "-m", "jobs"]

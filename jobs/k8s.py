@@ -68,6 +68,11 @@ def credentials() -> list[client.V1EnvFromSource]:
     return [client.V1EnvFromSource(secret_ref=client.V1SecretEnvSource(name=STORAGE_SECRET, optional=True))]
 
 
+def pull_secrets(name: str) -> list[client.V1LocalObjectReference] | None:
+    """The registry Secret the kubelet pulls with (a private registry needs one), or none."""
+    return [client.V1LocalObjectReference(name=name)] if name else None
+
+
 def security() -> tuple[client.V1PodSecurityContext, client.V1SecurityContext]:
     """What the `restricted` Pod Security Standard asks, and a read-only root filesystem: the jobs
     write only to the store and to /tmp (`scratch`)."""
@@ -89,13 +94,21 @@ def scratch() -> tuple[client.V1Volume, client.V1VolumeMount]:
     return client.V1Volume(name="tmp", empty_dir=client.V1EmptyDirVolumeSource()), client.V1VolumeMount(name="tmp", mount_path="/tmp")
 
 
-def ignore_disruptions() -> client.V1PodFailurePolicy:
-    """Preempted or evicted pods do not count against the backoff limit."""
+CONFIG_ERROR_EXIT = 2  # `python -m jobs` refused its settings: another try cannot help
+
+
+def failure_policy(container: str) -> client.V1PodFailurePolicy:
+    """Preempted or evicted pods do not count against the backoff limit; a pod that refused its
+    settings fails the Job at once instead of retrying for minutes."""
     return client.V1PodFailurePolicy(
         rules=[
             client.V1PodFailurePolicyRule(
                 action="Ignore", on_pod_conditions=[client.V1PodFailurePolicyOnPodConditionsPattern(type="DisruptionTarget", status="True")]
-            )
+            ),
+            client.V1PodFailurePolicyRule(
+                action="FailJob",
+                on_exit_codes=client.V1PodFailurePolicyOnExitCodesRequirement(container_name=container, operator="In", values=[CONFIG_ERROR_EXIT]),
+            ),
         ]
     )
 
@@ -131,6 +144,7 @@ def stage_job(
             service_account_name=STAGE_SERVICE_ACCOUNT,
             security_context=pod_security,
             containers=[main],
+            image_pull_secrets=pull_secrets(s.image_pull_secret),
             **pod,
         ),
     )
@@ -138,7 +152,7 @@ def stage_job(
         api_version="batch/v1",
         kind="Job",
         metadata=client.V1ObjectMeta(name=job_name(s, stage), namespace=s.k8s_namespace, labels=labels(s, stage)),
-        spec=client.V1JobSpec(template=template, ttl_seconds_after_finished=s.job_ttl_seconds, pod_failure_policy=ignore_disruptions(), **spec),
+        spec=client.V1JobSpec(template=template, ttl_seconds_after_finished=s.job_ttl_seconds, pod_failure_policy=failure_policy(stage), **spec),
     )
 
 

@@ -23,7 +23,8 @@ from jobs.k8s import (
     STAGE_SERVICE_ACCOUNT,
     STAGES,
     credentials,
-    ignore_disruptions,
+    failure_policy,
+    pull_secrets,
     scratch,
     security,
     to_dict,
@@ -47,6 +48,10 @@ COMMON_CLUSTER_SETTINGS: dict[str, str] = {
     "K8S_NAMESPACE": "ludus",
     "GEN_IMAGE": "ghcr.io/ludus-ai/ludus-gen:0.1.0",
     "TRAIN_IMAGE": "ghcr.io/ludus-ai/ludus-train:0.1.0",
+    # A private registry's credentials: `kubectl -n ludus create secret docker-registry
+    # ludus-registry ...`. With a public registry and no such Secret, the kubelet notes the
+    # missing Secret in an event and pulls anyway.
+    "IMAGE_PULL_SECRET": "ludus-registry",
 }
 
 
@@ -138,6 +143,7 @@ def pipeline_job(ns: str) -> dict[str, Any]:
                     security_context=pod_security,
                     containers=[container],
                     volumes=[tmp_volume],
+                    image_pull_secrets=pull_secrets(CLUSTER_SETTINGS["IMAGE_PULL_SECRET"]),
                 ),
             ),
         ),
@@ -169,7 +175,7 @@ def solve_job(ns: str) -> dict[str, Any]:
         metadata=client.V1ObjectMeta(name=f"{APP}-ur-solve", namespace=ns, labels=job_labels),
         spec=client.V1JobSpec(
             backoff_limit=2,
-            pod_failure_policy=ignore_disruptions(),
+            pod_failure_policy=failure_policy("solve"),
             ttl_seconds_after_finished=86400,
             template=client.V1PodTemplateSpec(
                 metadata=client.V1ObjectMeta(labels=job_labels),
@@ -180,6 +186,7 @@ def solve_job(ns: str) -> dict[str, Any]:
                     security_context=pod_security,
                     containers=[container],
                     volumes=[tmp_volume],
+                    image_pull_secrets=pull_secrets(CLUSTER_SETTINGS["IMAGE_PULL_SECRET"]),
                 ),
             ),
         ),

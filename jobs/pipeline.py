@@ -185,11 +185,18 @@ def run_stages(s: PipelineSettings, store: Store, layout: RunLayout, actions: di
     for name, round_ in plan:
         started = time.perf_counter()
         print(f"== {name}" + (f" (round {round_ + 1} of {s.rounds})" if s.rounds > 1 and name != "evaluate" else ""), flush=True)
-        if name == "train":
-            train_or_regenerate(s, store, layout, actions, round_)
-        else:
-            actions[name](round_)
+        try:
+            if name == "train":
+                train_or_regenerate(s, store, layout, actions, round_)
+            else:
+                actions[name](round_)
+        except JobError as e:
+            # What a report reader (CI's step summary) needs when no evaluation report comes.
+            store.write_json(layout.failure, {"stage": name, "round": round_, "error": str(e), "runner": s.runner})
+            raise
         seconds[name] = round(seconds.get(name, 0.0) + time.perf_counter() - started, 1)
+    if store.exists(layout.failure):
+        store.delete(layout.failure)  # an earlier attempt's failure, now behind us
     result = summary(s, store, layout, seconds)
     store.write_json(f"{layout.run}/summary.json", result)
     return result

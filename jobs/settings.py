@@ -155,6 +155,11 @@ class PipelineSettings(GenerateSettings, TrainSettings, EvaluateSettings):
     k8s_namespace: str = Field("ludus", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", description="Namespace of the stage Jobs (RUNNER=k8s)")
     gen_image: str = Field("ghcr.io/ludus-ai/ludus-gen:0.1.0", min_length=1, description="Generator image (RUNNER=k8s)")
     train_image: str = Field("ghcr.io/ludus-ai/ludus-train:0.1.0", min_length=1, description="Trainer image, also runs evaluate (RUNNER=k8s)")
+    image_pull_secret: str = Field(
+        "",
+        pattern=r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)?$",
+        description="Secret (docker-registry type) the pods pull the images with; empty: none (RUNNER=k8s)",
+    )
     generate_parallelism: int = Field(0, ge=0, description="Generator pods at once; 0 = SHARDS (RUNNER=k8s)")
     generate_cpu: str = Field("2", pattern=QUANTITY_PATTERN, description="CPU request and limit of a generator pod (RUNNER=k8s)")
     generate_memory: str = Field("2Gi", pattern=QUANTITY_PATTERN, description="Memory of a generator pod (RUNNER=k8s)")

@@ -159,12 +159,17 @@ def bases(podman: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> d
     return {"RUST_IMAGE": BASES["rust"], "PYTHON_IMAGE": BASES["python"], "RUNTIME_IMAGE": BASES["distroless"], "BASE_IMAGE": BASES["python"]}
 
 
+def build_flags(bases: dict[str, str]) -> str:
+    """BUILD_FLAGS for `make images`: the local bases, and the host network for pip."""
+    return " ".join(f"--build-arg {k}={v}" for k, v in bases.items()) + " --network host"
+
+
 @pytest.fixture(scope="session")
 def images(bases: dict[str, str]) -> Iterator[dict[str, float]]:
     """`make images DOCKER=podman` with the local bases; yields build seconds. Afterwards the
     built images, their dangling layers and build containers are removed (the trainer image is
     6 GB; repeated runs would fill the disk), and only the stand-in bases stay."""
-    flags = " ".join(f"--build-arg {k}={v}" for k, v in bases.items()) + " --network host"
+    flags = build_flags(bases)
     started = time.perf_counter()
     try:
         sh("make", "images", "DOCKER=podman", f"IMAGE_PREFIX={PREFIX}", f"IMAGE_TAG={TAG}", f"BUILD_FLAGS={flags}", cwd=ROOT, timeout=3600)

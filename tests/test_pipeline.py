@@ -183,3 +183,27 @@ def test_a_killed_rank_fails_the_job_naming_it_and_a_rerun_at_another_size_finis
     assert f"resuming after epoch {done}" in result.stderr
     epochs = [json.loads(line)["epoch"] for line in store.read_bytes(layout.metrics).splitlines()]
     assert epochs == list(range(1, done + 3)), "every epoch once: no gap, no repeat"
+
+
+def test_a_failed_stage_is_recorded_for_the_report_and_cleared_by_the_rerun(generator: Path, tmp_path: Path) -> None:
+    """A stage that fails leaves failure.json naming it; `python -m jobs.report` (CI's step
+    summary) prints the stage and its error; the rerun that succeeds removes the record."""
+    store_url = tmp_path / "store"
+    store, layout = Store(str(store_url)), RunLayout("ur", "fails")
+    settings = {**TINY, "STORAGE_URL": store_url, "RUN_ID": "fails"}
+    # The real generator, except that its matches (the evaluate stage's) fail.
+    planted = tmp_path / "rust_gen"
+    planted.write_text(f'#!/bin/sh\n[ "$2" = match ] && {{ echo "error: planted failure" >&2; exit 3; }}\nexec {generator} "$@"\n')
+    planted.chmod(0o755)
+    failed = run_job("pipeline", **{**settings, "GENERATOR_BIN": planted})
+    assert failed.returncode != 0
+    failure = store.read_json(layout.failure)
+    assert failure["stage"] == "evaluate" and failure["runner"] == "local" and "evaluate" in failure["error"], failure
+    env = jobs_env(STORAGE_URL=store_url, RUN_ID="fails", TASK="ur")
+    cmd = [sys.executable, "-m", "jobs.report", str(tmp_path / "report")]
+    report = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.startswith("## Run fails failed in its evaluate stage") and failure["error"] in report.stdout, report.stdout
+    assert (tmp_path / "report" / "failure.json").is_file()
+    assert run_job("pipeline", **settings).returncode == 0
+    assert not store.exists(layout.failure)

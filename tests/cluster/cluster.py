@@ -2,7 +2,7 @@
 kube-controller-manager, kube-scheduler, a kubelet and containerd with runc.
 
     python -m tests.cluster.cluster build   # the Kubernetes binaries (Go module proxy), once
-    python -m tests.cluster.cluster up      # start (stops a previous one first)
+    python -m tests.cluster.cluster up      # start (stops a previous one first); pods pull their images
     python -m tests.cluster.cluster down    # stop every process by its PID, unmount everything
     python -m tests.cluster.cluster env     # KUBECONFIG=... for kubectl and `make job RUNNER=k8s`
 
@@ -15,7 +15,8 @@ plugin). Two addresses live on that namespace's loopback: the node's (NODE_IP) a
 443), so in-cluster clients work without kube-proxy. Nothing in that namespace can reach
 anything else. This machine reaches the cluster only through Unix sockets bridged by socat: the
 API server on 127.0.0.1:API_PORT, and any loopback port exposed to pods at NODE_IP (the S3
-server of the tests).
+server of the tests) or to containerd at 127.0.0.1 (the registry the images are pulled from,
+tests/cluster/registry.py; containerd trusts its CA through certs.d, trust_registry).
 
 Everything is kept under CACHE (outside the clone, so later runs are warm): the built binaries
 and the Go caches, and the running cluster's state in CACHE/run, cleared on every `up`.
@@ -56,6 +57,7 @@ POD_SUBNET, POD_GATEWAY = "10.85.0.0/24", "10.85.0.1"
 API_PORT = 16443  # this machine's loopback -> the API server
 PAUSE_IMAGE = "localhost/ludus-pause:1"
 CONTAINERD_SOCKET = RUN / "containerd" / "containerd.sock"
+REGISTRY_HOSTS = RUN / "certs.d"
 ADMIN_KUBECONFIG = RUN / "admin.kubeconfig"
 # The order they start in; they stop in the reverse order.
 SERVICES = ("etcd", "kube-apiserver", "api-in", "api-out", "kube-controller-manager", "kube-scheduler", "containerd", "kubelet")
@@ -256,6 +258,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 [{cri}.cni]
   bin_dir = "/usr/lib/cni"
   conf_dir = "{RUN}/cni"
+[{cri}.registry]
+  # per registry: certs.d/<host:port>/hosts.toml (trust_registry)
+  config_path = "{REGISTRY_HOSTS}"
 """
     path = RUN / "containerd.toml"
     path.write_text(text)
@@ -303,7 +308,7 @@ def kubelet_config() -> Path:
         "resolvConf": "",  # pods resolve nothing: every address they need is an IP
         "staticPodPath": "",
         "maxPods": 40,
-        # the images are imported, not pulled: never collect them, never evict for disk
+        # the tests' images are large and pulled once: never collect them, never evict for disk
         "imageGCHighThresholdPercent": 100,
         "imageGCLowThresholdPercent": 99,
         "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%", "nodefs.inodesFree": "1%"},
@@ -426,11 +431,12 @@ def netns() -> None:
         sh(*in_netns(*cmd))
 
 
-def up(images: Sequence[str] = ()) -> dict[str, float]:
-    """Starts the cluster and imports `images` (podman names) into containerd; returns seconds."""
+def up() -> dict[str, float]:
+    """Starts the cluster with the pause image preloaded (as a node image holds it); every other
+    image is pulled from a registry by the kubelet. Returns seconds."""
     if not built():
         raise ClusterError(f"no Kubernetes binaries in {BIN}: run `python -m tests.cluster.cluster build` first")
-    for tool in ("etcd", "containerd", "ctr", "runc", "socat", "nsenter", "openssl", "podman"):
+    for tool in ("etcd", "containerd", "ctr", "runc", "socat", "nsenter", "openssl"):
         if not shutil.which(tool):
             raise ClusterError(f"{tool} is not installed (.ci/run installs etcd-server, containerd, runc, containernetworking-plugins, socat)")
     down(quiet=True)
@@ -448,13 +454,18 @@ def up(images: Sequence[str] = ()) -> dict[str, float]:
     wait_for(f"node {NODE_NAME}", node_ready, procs)
     wait_for("the default service account", default_service_account, procs)
     ready = time.monotonic() - started
-    pause = pause_archive()
-    import_started = time.monotonic()
-    import_archive(pause)
-    for image in images:
-        import_image(image)
-    log(f"up in {ready:.1f} s, images imported in {time.monotonic() - import_started:.1f} s; KUBECONFIG={ADMIN_KUBECONFIG}")
-    return {"cluster_up_seconds": round(ready, 1), "image_import_seconds": round(time.monotonic() - import_started, 1)}
+    import_archive(pause_archive())
+    log(f"up in {ready:.1f} s; KUBECONFIG={ADMIN_KUBECONFIG}")
+    return {"cluster_up_seconds": round(ready, 1)}
+
+
+def trust_registry(host: str, ca: Path) -> None:
+    """containerd pulls from https://host with the CA given (its certs.d, read on every pull)."""
+    folder = REGISTRY_HOSTS / host
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ca, folder / "ca.crt")
+    hosts = f'server = "https://{host}"\n\n[host."https://{host}"]\n  capabilities = ["pull", "resolve"]\n  ca = "{folder / "ca.crt"}"\n'
+    (folder / "hosts.toml").write_text(hosts)
 
 
 def is_up() -> bool:
@@ -462,11 +473,6 @@ def is_up() -> bool:
         return api_get("/readyz") == b"ok"
     except (OSError, ssl.SSLError):
         return False
-
-
-def has_images(images: Sequence[str]) -> bool:
-    listed = subprocess.run(ctr("images", "ls", "-q"), capture_output=True, text=True, check=False).stdout.split()
-    return all(image in listed for image in images)
 
 
 def reset_namespace(name: str, timeout: float = 180) -> None:
@@ -481,14 +487,6 @@ def ctr(*args: object) -> list[str]:
 
 def import_archive(archive: Path) -> None:
     sh(*ctr("images", "import", archive))
-
-
-def import_image(image: str) -> None:
-    """A podman image into containerd, streamed (no archive on disk)."""
-    save = subprocess.Popen(["podman", "save", "--format", "docker-archive", image], stdout=subprocess.PIPE)
-    sh(*ctr("images", "import", "-"), stdin=save.stdout)
-    if save.wait() != 0:
-        raise ClusterError(f"podman save {image} failed")
 
 
 # ---------------------------------------------------------------- stopping
@@ -581,16 +579,17 @@ def down(quiet: bool = False) -> None:
         log("stopped")
 
 
-def expose(name: str, host_port: int, cluster_port: int) -> None:
-    """Makes this machine's 127.0.0.1:host_port reachable from pods at NODE_IP:cluster_port
-    (replacing an earlier exposure of that name)."""
+def expose(name: str, host_port: int, cluster_port: int, bind: str = NODE_IP) -> None:
+    """Makes this machine's 127.0.0.1:host_port reachable in the cluster's namespace at
+    bind:cluster_port (pods reach NODE_IP; containerd also 127.0.0.1), replacing an earlier
+    exposure of that name."""
     sock = RUN / f"expose-{name}.sock"
     for side in ("in", "out"):
         if pid_file(f"expose-{name}-{side}").exists():
             stop_pids([int(pid_file(f"expose-{name}-{side}").read_text())])
     sock.unlink(missing_ok=True)
     start(f"expose-{name}-out", ["socat", f"UNIX-LISTEN:{sock},fork", f"TCP:127.0.0.1:{host_port}"])
-    start(f"expose-{name}-in", in_netns("socat", f"TCP-LISTEN:{cluster_port},bind={NODE_IP},reuseaddr,fork", f"UNIX-CONNECT:{sock}"))
+    start(f"expose-{name}-in", in_netns("socat", f"TCP-LISTEN:{cluster_port},bind={bind},reuseaddr,fork", f"UNIX-CONNECT:{sock}"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -598,14 +597,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m tests.cluster.cluster", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("command", choices=["build", "up", "down", "env"])
-    parser.add_argument("--image", action="append", default=[], help="a podman image to import into containerd (up)")
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
             build()
         elif args.command == "up":
             build()
-            print(json.dumps(up(args.image)))
+            print(json.dumps(up()))
         elif args.command == "down":
             down()
         else:

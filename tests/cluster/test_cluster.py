@@ -33,16 +33,15 @@ from jobs.k8s import STAGES, generate_job, job_name, train_job
 from jobs.manifests import K8S
 from jobs.settings import PipelineSettings, settings_class
 from tests.cluster import cluster
-from tests.cluster.conftest import Cluster, storage_secret
+from tests.cluster.conftest import GEN, PULL_SECRET, TRAIN, Cluster, pull_secret, storage_secret
 from tests.conftest import ROOT, jobs_env, make_bucket
-from tests.containers import GEN, TRAIN
 
 NAMESPACE = "ludus"
 STORE = "s3://cluster/ludus"
 # A 2-core node without a GPU: the pods' sizes (documented settings) that fit it.
 NODE_SIZES = {
     "SHARDS": "2", "GENERATE_PARALLELISM": "2", "GENERATE_CPU": "500m", "GENERATE_MEMORY": "1Gi", "TRAIN_GPUS": "0",
-    "TRAIN_CPU": "1", "TRAIN_MEMORY": "3Gi", "EVALUATE_CPU": "1", "EVALUATE_MEMORY": "2Gi",
+    "TRAIN_CPU": "1", "TRAIN_MEMORY": "3Gi", "EVALUATE_CPU": "1", "EVALUATE_MEMORY": "2Gi", "IMAGE_PULL_SECRET": PULL_SECRET,
 }  # fmt: skip
 SMALL_RUN = {"PRESET": "test", "DEPTH": "1", "EPOCHS": "2", "EVAL_GAMES": "20", "GAMES": "40"}
 
@@ -143,10 +142,15 @@ def test_kubectl_apply_runs_the_whole_pipeline_in_the_cluster(k8s: Cluster, stor
     s = settings(run_id)
     gen = k8s.batch.read_namespaced_job(job_name(s, "generate"), NAMESPACE)
     assert gen.spec.completion_mode == "Indexed" and gen.status.succeeded == 2 and gen.status.completed_indexes == "0,1"
-    for stage, image in (("generate", GEN), ("train", TRAIN), ("evaluate", TRAIN)):
-        job = k8s.batch.read_namespaced_job(job_name(s, stage), NAMESPACE)
+    # Pulled by the kubelet from the registry with the pull secret: imageID is the registry's digest.
+    digests = {image: k8s.oci.digest(image.split("/", 1)[1].split(":")[0], "test") for image in (GEN, TRAIN)}
+    for stage, image in (("generate", GEN), ("train", TRAIN), ("evaluate", TRAIN), ("pipeline", TRAIN)):
+        job = k8s.batch.read_namespaced_job(job_name(s, stage) if stage != "pipeline" else "ludus-pipeline", NAMESPACE)
         assert condition(job, "Complete"), stage
-        assert {p.spec.containers[0].image for p in pods_of(k8s, job.metadata.name)} == {image}
+        pods = pods_of(k8s, job.metadata.name)
+        assert {p.spec.containers[0].image for p in pods} == {image}
+        assert {p.status.container_statuses[0].image_id for p in pods} == {f"{image.split(':test')[0]}@{digests[image]}"}, stage
+        assert all([r.name for r in p.spec.image_pull_secrets] == [PULL_SECRET] for p in pods), stage
     for index in (0, 1):
         manifest, _ = read_committed_shard(store, layout, index)  # digest checked
         assert manifest.games == 20
@@ -231,6 +235,8 @@ def test_a_generator_pod_killed_mid_shard_is_retried_for_its_index_only(k8s: Clu
 
 
 def ensure_secret(k8s: Cluster) -> None:
+    """The Secrets a user creates in the namespace: the store's credentials and the registry's."""
+    pull_secret(k8s)
     literals = [f"--from-literal={k}={v}" for k, v in storage_secret(k8s).items()]
     found = k8s.kubectl("-n", NAMESPACE, "get", "secret", "ludus-storage", check=False)
     if found.returncode != 0:

@@ -90,6 +90,12 @@ def pushed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     finally:
         if not REUSE:
             registry.stop()
+        # What the retrain workflow built here, tagged for the registry (6 GB, mostly layers
+        # shared with our images, which the images fixture removes).
+        tagged = subprocess.run(["podman", "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True, text=True, check=False)
+        ours = [name for name in tagged.stdout.split() if name.startswith(f"{registry.HOST}/")]
+        if ours:
+            subprocess.run(["podman", "rmi", "--force", *ours], capture_output=True, check=False)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,8 @@
 while generation runs. Works from a workstation (current kube context) and inside the cluster
 (the ludus-pipeline Job, in-cluster config). Kubernetes does the retrying: backoff limits, the
 pod failure policy, TTLs; this submits, follows and reports. It needs only create, get and delete
-on Jobs (see the Role in k8s/10-rbac.yaml); training progress is read from storage, not pod logs."""
+on Jobs, and on Services for a train stage of several nodes (see the Role in k8s/10-rbac.yaml);
+training progress is read from storage, not pod logs."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from kubernetes.client.exceptions import ApiException
 
 from common.errors import ConfigError, JobError
 from common.storage import RunLayout, Store, read_metrics, redact
-from jobs.k8s import STAGES, job_name
+from jobs.k8s import STAGES, job_name, rendezvous_endpoint, train_service
 from jobs.settings import PipelineSettings
 from jobs.tasks import Metric, get_task
 
@@ -137,9 +138,35 @@ def wait(api: Any, namespace: str, name: str, stage: str, total: int, poll: floa
         time.sleep(poll)
 
 
+def ensure_service(api: Any, s: PipelineSettings) -> None:
+    """The train Job's headless Service, owned by the Job now there (a Service left by an
+    earlier Job of that name is replaced: its owner is gone and the collector would remove it)."""
+    namespace, name = s.k8s_namespace, job_name(s, "train")
+    job = read_job(api, namespace, name)
+    uid = job.metadata.uid if job is not None and job.metadata is not None else None
+    core = client.CoreV1Api(api.api_client)
+    try:
+        existing = core.read_namespaced_service(name=name, namespace=namespace)
+    except ApiException as e:
+        if e.status != 404:
+            raise JobError(f"cannot read Service {namespace}/{name}: {e.status} {e.reason}") from e
+        existing = None
+    if existing is not None:
+        if [o.uid for o in existing.metadata.owner_references or []] == [uid]:
+            return
+        core.delete_namespaced_service(name=name, namespace=namespace)
+    try:
+        core.create_namespaced_service(namespace=namespace, body=train_service(s, uid))
+    except ApiException as e:
+        raise JobError(f"cannot create Service {namespace}/{name}: {e.status} {e.reason}") from e
+    print(f"created Service {namespace}/{name}: the train pods meet at {rendezvous_endpoint(s)}", flush=True)
+
+
 def run_stage_on_cluster(s: PipelineSettings, stage: str, api: Any, poll: float = POLL_SECONDS) -> None:
     job = STAGES[stage](s)
     submit(api, s.k8s_namespace, job, poll)
+    if stage == "train" and s.train_nodes > 1:
+        ensure_service(api, s)
     progress = None
     if stage == "train":
         progress = training_progress(Store(s.storage_url), RunLayout(s.task, s.run_id), s.epochs, get_task(s.task).headline)

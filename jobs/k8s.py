@@ -24,7 +24,8 @@ NON_ROOT_UID = 10001
 # Settings a stage pod does not get from the controller: the image sets GENERATOR_BIN, the Job
 # sets each pod's index (JOB_COMPLETION_INDEX), and PRESET is already resolved into GAMES and
 # EPOCHS.
-NOT_PASSED = frozenset({"generator_bin", "shard_index", "preset"})
+NOT_PASSED = frozenset({"generator_bin", "shard_index", "train_node_index", "preset"})
+RDZV_PORT = 29400  # torchrun's c10d rendezvous, on the first train pod
 
 
 def stage_settings(task: str, stage: str) -> list[str]:
@@ -183,22 +184,49 @@ def generate_job(s: PipelineSettings) -> client.V1Job:
     )
 
 
+def rendezvous_endpoint(s: PipelineSettings) -> str:
+    """The first train pod's DNS name under the train stage's headless Service, and the port."""
+    name = job_name(s, "train")
+    return f"{name}-0.{name}:{RDZV_PORT}"
+
+
 def train_job(s: PipelineSettings) -> client.V1Job:
-    """One GPU pod; a restarted pod resumes from the run's checkpoint in the store."""
+    """One pod per node (TRAIN_NODES), each with TRAIN_GPUS; a restarted pod resumes from the
+    run's checkpoint in the store. Several nodes make an Indexed Job whose pods find each other
+    through a headless Service of the same name (train_service); pod 0 hosts the rendezvous."""
     requests: dict[str, str] = {"cpu": s.train_cpu, "memory": s.train_memory}
     limits: dict[str, str] = {"memory": s.train_memory}
     pod: dict[str, Any] = {"volumes": [client.V1Volume(name="dshm", empty_dir=client.V1EmptyDirVolumeSource(medium="Memory", size_limit="8Gi"))]}
+    container: dict[str, Any] = {"volume_mounts": [client.V1VolumeMount(name="dshm", mount_path="/dev/shm")]}
+    spec: dict[str, Any] = {"backoff_limit": 6}
+    env: dict[str, Any] = {}
     if s.train_gpus:
         limits["nvidia.com/gpu"] = str(s.train_gpus)
         pod["tolerations"] = [client.V1Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")]
-    return stage_job(
-        s,
-        "train",
-        s.train_image,
-        client.V1ResourceRequirements(requests=requests, limits=limits),
-        {"backoff_limit": 6},
-        pod=pod,
-        container={"volume_mounts": [client.V1VolumeMount(name="dshm", mount_path="/dev/shm")]},
+    if s.train_nodes > 1:
+        # One failure stops every node (torchrun without restarts), so each node may fail 6 times.
+        spec = {"completion_mode": "Indexed", "completions": s.train_nodes, "parallelism": s.train_nodes, "backoff_limit": 6 * s.train_nodes}
+        pod["subdomain"] = job_name(s, "train")
+        container["ports"] = [client.V1ContainerPort(container_port=RDZV_PORT, name="rendezvous")]
+        env["train_rdzv_endpoint"] = rendezvous_endpoint(s)
+    return stage_job(s, "train", s.train_image, client.V1ResourceRequirements(requests=requests, limits=limits), spec, pod, container, env)
+
+
+def train_service(s: PipelineSettings, job_uid: str | None = None) -> client.V1Service:
+    """The headless Service that gives each train pod a DNS name (`<job>-<index>.<job>`), owned
+    by the train Job so that it goes when the Job goes."""
+    name = job_name(s, "train")
+    owners = [client.V1OwnerReference(api_version="batch/v1", kind="Job", name=name, uid=job_uid)] if job_uid else None
+    return client.V1Service(
+        api_version="v1",
+        kind="Service",
+        metadata=client.V1ObjectMeta(name=name, namespace=s.k8s_namespace, labels=labels(s, "train"), owner_references=owners),
+        spec=client.V1ServiceSpec(
+            cluster_ip="None",
+            selector={"batch.kubernetes.io/job-name": name},
+            publish_not_ready_addresses=True,  # names before readiness: the pods meet while starting
+            ports=[client.V1ServicePort(name="rendezvous", port=RDZV_PORT, target_port=RDZV_PORT)],
+        ),
     )
 
 

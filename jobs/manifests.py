@@ -28,6 +28,8 @@ from jobs.k8s import (
     scratch,
     security,
     to_dict,
+    train_job,
+    train_service,
 )
 from jobs.settings import PipelineSettings, settings_class
 from jobs.tasks import DEFAULT_TASK, REGISTRY
@@ -72,7 +74,8 @@ def namespace(name: str) -> dict[str, Any]:
 
 def rbac(ns: str) -> list[dict[str, Any]]:
     """The controller may create, read and delete Jobs (it replaces a stage Job that failed in an
-    earlier attempt) in its namespace; nothing else. Stage pods get no API rights."""
+    earlier attempt) and the train stage's Service in its namespace; nothing else. Stage pods get
+    no API rights."""
     meta = {"namespace": ns, "labels": {"app.kubernetes.io/name": APP}}
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": SERVICE_ACCOUNT, **meta}},
@@ -89,6 +92,8 @@ def rbac(ns: str) -> list[dict[str, Any]]:
             "rules": [
                 {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "get", "delete"]},
                 {"apiGroups": ["batch"], "resources": ["jobs/status"], "verbs": ["get"]},
+                # the headless Service of a train stage on several nodes (TRAIN_NODES > 1)
+                {"apiGroups": [""], "resources": ["services"], "verbs": ["create", "get", "delete"]},
             ],
         },
         {
@@ -221,6 +226,9 @@ def rendered() -> dict[Path, str]:
         s = example_settings(task)
         for stage, build in STAGES.items():
             files[folder / "stages" / f"{stage}.yaml"] = dump(to_dict(build(s)))
+        # TRAIN_NODES=2: what the controller creates for a train stage of two nodes.
+        two = s.model_copy(update={"train_nodes": 2})
+        files[folder / "stages" / "train-2-nodes.yaml"] = dump(to_dict(train_job(two)), to_dict(train_service(two)))
     files[folder_of("ur") / "optional" / "solve-job.yaml"] = dump(solve_job(ns))
     return files
 

@@ -46,6 +46,11 @@ def default_shard_index() -> int:
     return int(value)
 
 
+def default_node_index() -> int:
+    """TRAIN_NODE_INDEX falls back to the Indexed train Job's pod index, else -1 (not known)."""
+    return default_shard_index() if "JOB_COMPLETION_INDEX" in os.environ else -1
+
+
 def preset_help() -> str:
     per_task = "; ".join(f"{t.name}: " + ", ".join(f"{p} {g}/{e}" for p, (g, e) in t.presets.items()) for t in REGISTRY.values())
     return f"Defaults for GAMES and EPOCHS by task ({per_task}); explicit variables win"
@@ -127,14 +132,22 @@ class TrainSettings(CommonSettings, TrainConfig):
     train_rdzv_endpoint: str = Field(
         "", pattern=r"^([A-Za-z0-9.-]+:[0-9]{1,5})?$", description="HOST:PORT where the nodes meet (torchrun's c10d rendezvous); one node: none"
     )
+    train_node_index: int = Field(
+        default_factory=default_node_index,
+        ge=-1,
+        description="This node's index among TRAIN_NODES; node 0 hosts the rendezvous (default: JOB_COMPLETION_INDEX, else -1: torchrun decides)",
+    )
     round: int = Field(-1, ge=-1, description="Train on the shards of rounds 0..ROUND; -1: of every round (ROUNDS - 1)")
 
     @model_validator(mode="after")
     def _round_exists(self) -> TrainSettings:
         if self.round >= self.rounds:
             raise ValueError(f"ROUND={self.round} is not below ROUNDS={self.rounds}")
-        if self.train_nodes > 1 and not self.train_rdzv_endpoint:
+        # On a cluster (RUNNER=k8s) the controller names the endpoint: the first train pod.
+        if self.train_nodes > 1 and not self.train_rdzv_endpoint and getattr(self, "runner", "local") != "k8s":
             raise ValueError(f"TRAIN_NODES={self.train_nodes} needs TRAIN_RDZV_ENDPOINT (HOST:PORT of the first node) for the nodes to meet")
+        if self.train_node_index >= self.train_nodes:
+            raise ValueError(f"TRAIN_NODE_INDEX={self.train_node_index} is not below TRAIN_NODES={self.train_nodes}")
         return self
 
     def data_shards(self) -> int:

@@ -75,6 +75,10 @@ def torchrun_command(s: TrainSettings, per_node: int) -> list[str]:
         command.append("--standalone")
     else:
         command += ["--nnodes", str(s.train_nodes), "--rdzv-backend", "c10d", "--rdzv-endpoint", s.train_rdzv_endpoint, "--rdzv-id", s.run_id]
+        if s.train_node_index >= 0:
+            # Node 0 hosts the rendezvous store: said outright, since torchrun's guess (does the
+            # endpoint resolve to this machine?) fails while the first node's DNS name is new.
+            command += ["--rdzv-conf", f"is_host={int(s.train_node_index == 0)}"]
     return [*command, "-m", "jobs", "train"]
 
 

@@ -34,6 +34,21 @@ def test_one_node_launches_standalone_and_several_meet_at_the_endpoint(clean_env
     ]  # fmt: skip
 
 
+def test_the_first_pod_of_an_indexed_train_job_hosts_the_rendezvous(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("JOB_COMPLETION_INDEX", "0")
+    first = settings(clean_env, RUN_ID="r3", TRAIN_NODES=2, TRAIN_RDZV_ENDPOINT="ludus-r3-train-0.ludus-r3-train:29400")
+    assert first.train_node_index == 0 and torchrun_command(first, 1)[-5:-3] == ["--rdzv-conf", "is_host=1"]
+    clean_env.setenv("JOB_COMPLETION_INDEX", "1")
+    assert torchrun_command(load_job("train"), 1)[-5:-3] == ["--rdzv-conf", "is_host=0"]
+    clean_env.delenv("JOB_COMPLETION_INDEX")
+    assert "--rdzv-conf" not in torchrun_command(load_job("train"), 1), "elsewhere torchrun decides from the endpoint"
+    clean_env.setenv("TRAIN_NODE_INDEX", "2")
+    from common.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="TRAIN_NODE_INDEX=2 is not below TRAIN_NODES=2"):
+        load_job("train")
+
+
 def test_several_nodes_need_an_endpoint_and_processes_default_to_the_gpus(clean_env: pytest.MonkeyPatch) -> None:
     from common.errors import ConfigError
 

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from common.errors import ConfigError
+from jobs.k8s import to_dict
 from jobs.manifests import K8S
 from jobs.manifests import main as render_main
 from jobs.pipeline import run_pipeline
@@ -97,14 +98,16 @@ def test_each_stage_job_gets_exactly_its_stages_settings() -> None:
     s = example_settings()
     for stage, build in STAGES.items():
         names = [e.name for e in build(s).spec.template.spec.containers[0].env]
-        wanted = [name for name in settings_class(stage, s.task).model_fields if name not in ("generator_bin", "shard_index", "preset")]
+        not_passed = ("generator_bin", "shard_index", "train_node_index", "preset")
+        wanted = [name for name in settings_class(stage, s.task).model_fields if name not in not_passed]
         assert sorted(names) == sorted(name.upper() for name in wanted), stage
     generate = {e.name for e in STAGES["generate"](s).spec.template.spec.containers[0].env}
     assert "DEPTH" in generate and "EPOCHS" not in generate and "SOFT_POLICY_TEMPERATURE" not in generate
 
 
 def by_component(task: str = "ur") -> dict[str, dict[str, Any]]:
-    return {d["metadata"]["labels"].get("app.kubernetes.io/component"): d for d in documents(K8S / task) if d["kind"] == "Job"}
+    jobs = [d for d in documents(K8S / task) if d["kind"] == "Job" and "subdomain" not in d["spec"]["template"]["spec"]]
+    return {d["metadata"]["labels"].get("app.kubernetes.io/component"): d for d in jobs}
 
 
 def test_stage_jobs_have_what_the_cluster_needs() -> None:
@@ -130,8 +133,9 @@ def test_stage_jobs_have_what_the_cluster_needs() -> None:
 def test_rbac_is_least_privilege() -> None:
     role = next(d for d in documents() if d["kind"] == "Role")
     verbs = {(g, r): set(rule["verbs"]) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
-    # Exactly what jobs/cluster.py calls: create, read (and read the status of) and delete Jobs.
-    assert verbs == {("batch", "jobs"): {"create", "get", "delete"}, ("batch", "jobs/status"): {"get"}}
+    # Exactly what jobs/cluster.py calls: create, read (and read the status of) and delete Jobs,
+    # and the same for the Service of a train stage on several nodes.
+    assert verbs == {("batch", "jobs"): {"create", "get", "delete"}, ("batch", "jobs/status"): {"get"}, ("", "services"): {"create", "get", "delete"}}
 
 
 def cluster_settings(run_id: str, **overrides: object) -> PipelineSettings:
@@ -168,7 +172,7 @@ def test_every_pod_meets_the_restricted_standard_with_a_read_only_root() -> None
     ns = next(d for d in documents() if d["kind"] == "Namespace")
     assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     jobs = [d for d in documents() if d["kind"] == "Job"]
-    assert len(jobs) == 4 * len(REGISTRY) + 1, "per task the pipeline Job and three stage Jobs, and Ur's optional solve Job"
+    assert len(jobs) == 5 * len(REGISTRY) + 1, "per task the pipeline Job, three stage Jobs and the 2-node train Job; Ur's solve Job"
     for job in jobs:
         pod = job["spec"]["template"]["spec"]
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, job["metadata"]["name"]
@@ -178,3 +182,27 @@ def test_every_pod_meets_the_restricted_standard_with_a_read_only_root() -> None
             sc = c["securityContext"]
             assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False and sc["capabilities"]["drop"] == ["ALL"]
             assert any(m["mountPath"] == "/tmp" and m["name"] in tmp for m in c["volumeMounts"]), "a writable /tmp"
+
+
+def test_a_train_stage_on_several_nodes_is_an_indexed_job_behind_a_headless_service() -> None:
+    """TRAIN_NODES=2: one pod per node, each named under a headless Service of the Job's name, the
+    rendezvous at pod 0; the rendered example in k8s/<task>/stages/ is what the code builds."""
+    from jobs.k8s import RDZV_PORT, job_name, train_job, train_service
+    from jobs.manifests import example_settings
+
+    s = example_settings().model_copy(update={"train_nodes": 2})
+    name = job_name(s, "train")
+    job, service = to_dict(train_job(s)), to_dict(train_service(s, "uid-1"))
+    spec, pod = job["spec"], job["spec"]["template"]["spec"]
+    assert (spec["completionMode"], spec["completions"], spec["parallelism"]) == ("Indexed", 2, 2)
+    assert pod["subdomain"] == name == service["metadata"]["name"]
+    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    assert env["TRAIN_NODES"] == "2" and env["TRAIN_RDZV_ENDPOINT"] == f"{name}-0.{name}:{RDZV_PORT}"
+    assert "TRAIN_NODE_INDEX" not in env, "each pod takes its index from JOB_COMPLETION_INDEX"
+    assert service["spec"]["clusterIP"] == "None" and service["spec"]["publishNotReadyAddresses"] is True
+    assert service["spec"]["selector"] == {"batch.kubernetes.io/job-name": name}
+    assert service["metadata"]["ownerReferences"] == [{"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": "uid-1"}]
+    one = to_dict(train_job(example_settings()))
+    assert "completionMode" not in one["spec"] and "subdomain" not in one["spec"]["template"]["spec"]
+    rendered = list(yaml.safe_load_all((K8S / "ur" / "stages" / "train-2-nodes.yaml").read_text()))
+    assert [d["kind"] for d in rendered] == ["Job", "Service"]

@@ -53,6 +53,7 @@ NETNS_PATH = Path("/run/netns") / NETNS
 NODE_NAME = "ludus-node"
 NODE_IP = "10.200.0.1"  # on the cluster namespace's loopback; never reached from outside it
 SERVICE_RANGE, SERVICE_IP = "10.96.0.0/24", "10.96.0.1"
+DNS_IP, CLUSTER_DOMAIN = "10.96.0.10", "cluster.local"  # CoreDNS, on the namespace's loopback too
 POD_SUBNET, POD_GATEWAY = "10.85.0.0/24", "10.85.0.1"
 API_PORT = 16443  # this machine's loopback -> the API server
 PAUSE_IMAGE = "localhost/ludus-pause:1"
@@ -60,7 +61,13 @@ CONTAINERD_SOCKET = RUN / "containerd" / "containerd.sock"
 REGISTRY_HOSTS = RUN / "certs.d"
 ADMIN_KUBECONFIG = RUN / "admin.kubeconfig"
 # The order they start in; they stop in the reverse order.
-SERVICES = ("etcd", "kube-apiserver", "api-in", "api-out", "kube-controller-manager", "kube-scheduler", "containerd", "kubelet")
+SERVICES = ("etcd", "kube-apiserver", "api-in", "api-out", "kube-controller-manager", "kube-scheduler", "coredns", "containerd", "kubelet")
+# Go tools built with `go install`, one pinned version each (the module proxy's checksums).
+TOOLS = {
+    "coredns": ("github.com/coredns/coredns", "v1.15.0"),
+    "registry": ("github.com/distribution/distribution/v3/cmd/registry", "v3.1.2"),
+    "act": ("github.com/nektos/act", "v0.2.89"),
+}
 
 
 class ClusterError(RuntimeError):
@@ -94,6 +101,7 @@ def built() -> bool:
 def build() -> None:
     """Builds the five binaries from the Go module proxy into BIN (skipped when there). The Go
     module and build caches stay under CACHE: a rebuild after a change is quick."""
+    tool("coredns")  # the cluster's DNS, as every real cluster has
     if built():
         log(f"Kubernetes {VERSION} binaries are in {BIN}")
         return
@@ -122,6 +130,33 @@ def build() -> None:
     subprocess.run(["go", "build", "-trimpath", "-ldflags", " ".join(ldflags), "-o", f"{out}/", *packages], cwd=work, env=env, check=True)
     out.rename(BIN)  # the binaries appear together or not at all
     log(f"built in {time.monotonic() - started:.0f} s")
+
+
+def tool(name: str) -> Path:
+    """A Go tool's binary (TOOLS), built once into CACHE/tools/<name>-<version>/."""
+    module, version = TOOLS[name]
+    folder = CACHE / "tools" / f"{name}-{version}"
+    binary = folder / name
+    if binary.is_file():
+        return binary
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    env = {
+        **os.environ,
+        "GOBIN": str(partial),
+        "GOPATH": str(CACHE / "gopath"),
+        "GOMODCACHE": str(CACHE / "gomod"),
+        "GOCACHE": str(CACHE / "gocache"),
+        "GOFLAGS": "-mod=mod",
+        "GOTOOLCHAIN": "local",
+        "CGO_ENABLED": "0",
+    }
+    log(f"building {name} {version} from the Go module proxy")
+    started = time.monotonic()
+    subprocess.run(["go", "install", "-trimpath", f"{module}@{version}"], env=env, check=True)
+    partial.rename(folder)
+    log(f"built {name} in {time.monotonic() - started:.0f} s")
+    return binary
 
 
 def pause_archive() -> Path:
@@ -288,6 +323,25 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     return path
 
 
+def corefile() -> Path:
+    """CoreDNS serving the cluster's names (Services, and pods under a headless Service) from the
+    API server, as the admin (this is the test's infrastructure, not a workload)."""
+    kc = kubeconfig(RUN / "coredns.kubeconfig", "admin", "https://127.0.0.1:443")
+    text = f"""{CLUSTER_DOMAIN}:53 in-addr.arpa:53 {{
+    bind {DNS_IP}
+    errors
+    kubernetes {CLUSTER_DOMAIN} in-addr.arpa {{
+        kubeconfig {kc} ludus-test
+        pods insecure
+    }}
+    cache 5
+}}
+"""
+    path = RUN / "Corefile"
+    path.write_text(text)
+    return path
+
+
 def kubelet_config() -> Path:
     pki = RUN / "pki"
     config = {
@@ -305,7 +359,9 @@ def kubelet_config() -> Path:
         "failSwapOn": False,
         "containerRuntimeEndpoint": f"unix://{CONTAINERD_SOCKET}",
         "podLogsDir": str(RUN / "pod-logs"),
-        "resolvConf": "",  # pods resolve nothing: every address they need is an IP
+        "resolvConf": "",  # no upstream: pods resolve the cluster's names only (CoreDNS)
+        "clusterDNS": [DNS_IP],
+        "clusterDomain": CLUSTER_DOMAIN,
         "staticPodPath": "",
         "maxPods": 40,
         # the tests' images are large and pulled once: never collect them, never evict for disk
@@ -359,6 +415,7 @@ def commands() -> dict[str, list[str]]:
             BIN / "kube-scheduler", f"--kubeconfig={kc['kube-scheduler']}", f"--authentication-kubeconfig={kc['kube-scheduler']}",
             f"--authorization-kubeconfig={kc['kube-scheduler']}", "--bind-address=127.0.0.1", "--leader-elect=false", "--profiling=false",
         ),
+        "coredns": in_netns(tool("coredns"), "-conf", corefile()),
         "containerd": in_netns("containerd", f"--config={containerd_config()}"),
         "kubelet": in_netns(
             BIN / "kubelet", f"--config={kubelet_config()}", f"--kubeconfig={kc['kubelet']}", f"--hostname-override={NODE_NAME}",
@@ -427,7 +484,7 @@ def netns() -> None:
     if not NETNS_PATH.exists():
         sh("ip", "netns", "add", NETNS)
     for cmd in (("ip", "link", "set", "lo", "up"), ("ip", "addr", "replace", f"{NODE_IP}/32", "dev", "lo"),
-                ("ip", "addr", "replace", f"{SERVICE_IP}/32", "dev", "lo")):  # fmt: skip
+                ("ip", "addr", "replace", f"{SERVICE_IP}/32", "dev", "lo"), ("ip", "addr", "replace", f"{DNS_IP}/32", "dev", "lo")):  # fmt: skip
         sh(*in_netns(*cmd))
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import os
 import secrets
 import shutil
 import ssl
@@ -27,45 +26,13 @@ from pathlib import Path
 
 import bcrypt
 
-from tests.cluster.cluster import CACHE, ClusterError, log, sh, stop_pids
+from tests.cluster.cluster import CACHE, ClusterError, log, sh, stop_pids, tool
 
 PORT = 5443
 HOST = f"127.0.0.1:{PORT}"
 USER = "ludus-ci"
-# One pinned version of each tool (go install, with the module proxy's checksums).
-TOOLS = {
-    "registry": ("github.com/distribution/distribution/v3/cmd/registry", "v3.1.2"),
-    "act": ("github.com/nektos/act", "v0.2.89"),
-}
 STATE = CACHE / "registry"
 PODMAN_TRUST = Path("/etc/containers/certs.d") / HOST  # what podman (and so `docker push`) trusts
-
-
-def tool(name: str) -> Path:
-    """The tool's binary, built once into CACHE/tools/<name>-<version>/ (Go caches under CACHE)."""
-    module, version = TOOLS[name]
-    folder = CACHE / "tools" / f"{name}-{version}"
-    binary = folder / name
-    if binary.is_file():
-        return binary
-    partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    env = {
-        **os.environ,
-        "GOBIN": str(partial),
-        "GOPATH": str(CACHE / "gopath"),
-        "GOMODCACHE": str(CACHE / "gomod"),
-        "GOCACHE": str(CACHE / "gocache"),
-        "GOFLAGS": "-mod=mod",
-        "GOTOOLCHAIN": "local",
-        "CGO_ENABLED": "0",
-    }
-    log(f"building {name} {version} from the Go module proxy")
-    started = time.monotonic()
-    subprocess.run(["go", "install", "-trimpath", f"{module}@{version}"], env=env, check=True)
-    partial.rename(folder)
-    log(f"built {name} in {time.monotonic() - started:.0f} s")
-    return binary
 
 
 @dataclass

@@ -28,7 +28,7 @@ from kubernetes.client.exceptions import ApiException
 
 from common.errors import JobError
 from common.storage import RunLayout, Store, read_committed_shard, read_metrics
-from jobs.cluster import submit, wait
+from jobs.cluster import run_stage_on_cluster, submit, wait
 from jobs.k8s import STAGES, generate_job, job_name, train_job
 from jobs.manifests import K8S
 from jobs.settings import PipelineSettings, settings_class
@@ -342,6 +342,39 @@ def test_the_train_pod_evicted_then_killed_resumes_from_its_checkpoint(k8s: Clus
         logs = k8s.kubectl("-n", NAMESPACE, "logs", pod.metadata.name).stdout
         assert "resuming after epoch" in logs, logs[-2000:]
     assert store.exists(layout.weights)
+
+
+def test_two_train_pods_meet_through_the_clusters_dns_and_train_like_one(k8s: Cluster, store_env: dict[str, str]) -> None:
+    """TRAIN_NODES=2: the controller submits an Indexed Job and its headless Service; the pods find
+    each other by name through the cluster's DNS (CoreDNS), meet at pod 0 (torchrun's c10d
+    rendezvous) and train one model with DistributedDataParallel over gloo. The same data trained
+    by one pod gives a validation loss within 1% after 3 epochs, the contract's tolerance."""
+    k8s.kubectl("apply", "-f", K8S / "00-namespace.yaml", "-f", K8S / "10-rbac.yaml")
+    ensure_secret(k8s)
+    make_bucket("cluster")
+    losses = {}
+    for run_id, nodes in (("one-node", 1), ("two-nodes", 2)):
+        for index in range(2):  # the same data for both runs, written from here into the store
+            result = subprocess.run(
+                [sys.executable, "-m", "jobs", "generate"],
+                env=jobs_env(STORAGE_URL=STORE, RUN_ID=run_id, GAMES=400, SHARDS=2, SHARD_INDEX=index, DEPTH=1) | store_env,
+                cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+            )  # fmt: skip
+            assert result.returncode == 0, result.stderr
+        s = settings(run_id, GAMES="400", EPOCHS="3", PATIENCE="100", TRAIN_NODES=str(nodes), TRAIN_CPU="500m")
+        run_stage_on_cluster(s, "train", k8s.batch, poll=1)
+        losses[nodes] = [m["val_loss"] for m in read_metrics(Store(STORE), RunLayout("ur", run_id))]
+        pods = pods_of(k8s, job_name(s, "train"))
+        assert len(pods) == nodes and all(p.status.phase == "Succeeded" for p in pods), [p.status.phase for p in pods]
+    name = job_name(settings("two-nodes"), "train")
+    service = k8s.core.read_namespaced_service(name, NAMESPACE)
+    job = k8s.batch.read_namespaced_job(name, NAMESPACE)
+    assert service.spec.cluster_ip == "None" and [o.uid for o in service.metadata.owner_references] == [job.metadata.uid]
+    first = next(p for p in pods_of(k8s, name) if p.metadata.labels["batch.kubernetes.io/job-completion-index"] == "0")
+    logs = k8s.kubectl("-n", NAMESPACE, "logs", first.metadata.name).stdout
+    assert "training on 1 process(es) x 2 node(s)" in logs, logs[-2000:]
+    assert len(losses[1]) == len(losses[2]) == 3
+    assert abs(losses[2][-1] - losses[1][-1]) <= 0.01 * losses[1][-1], losses
 
 
 def test_stage_jobs_are_valid_for_the_real_api_server(k8s: Cluster) -> None:

@@ -140,7 +140,7 @@ def run_workflow(k8s: Cluster, s3_server: str, tmp: Path, task: str, *, repo: Pa
     event = ["push"] if task == "ur" else ["workflow_dispatch", "--input", f"task={task}", "--input", "games=6", "--input", "epochs=2"]
     mapped = [a for use, folder in pinned_actions().items() for a in ("--local-repository", f"{use}={folder}")]
     cmd = [
-        str(registry.tool("act")), *event, "-W", str(WORKFLOW.relative_to(ROOT)), "-C", str(repo), "-P", "ubuntu-24.04=-self-hosted",
+        str(cluster.tool("act")), *event, "-W", str(WORKFLOW.relative_to(ROOT)), "-C", str(repo), "-P", "ubuntu-24.04=-self-hosted",
         *mapped, "--action-offline-mode", "--json", "--secret-file", str(secrets), "--var-file", str(variables),
         "--env", f"GITHUB_RUN_ID={number}",
     ]  # fmt: skip

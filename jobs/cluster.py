@@ -152,7 +152,7 @@ def ensure_service(api: Any, s: PipelineSettings) -> None:
             raise JobError(f"cannot read Service {namespace}/{name}: {e.status} {e.reason}") from e
         existing = None
     if existing is not None:
-        if [o.uid for o in existing.metadata.owner_references or []] == [uid]:
+        if existing.metadata is not None and [o.uid for o in existing.metadata.owner_references or []] == [uid]:
             return
         core.delete_namespaced_service(name=name, namespace=namespace)
     try:

@@ -14,7 +14,7 @@ RUST_SOURCES := $(shell find rust_gen/src -name '*.rs') rust_gen/Cargo.toml
 # Settings given on the make command line (GAMES=2000 EPOCHS=50 ...) reach the jobs as
 # environment variables: make exports command-line variables to its recipes.
 .DEFAULT_GOAL := help
-.PHONY: help setup controller build job solve test test-rust test-python test-images test-k8s cluster-up cluster-down lint bench bench-generator bench-trainer bench-predator-python bench-predator-trainer bench-web web images manifests clean
+.PHONY: help setup controller build job solve test test-rust test-python test-images test-k8s cluster-up cluster-down lint bench bench-generator bench-trainer bench-predator-python bench-predator-trainer bench-web bench-ddp web images manifests clean
 
 DOCKER ?= docker
 IMAGE_PREFIX ?= ludus
@@ -106,7 +106,7 @@ cluster-up: setup
 cluster-down: setup
 	$(PY) -m tests.cluster.cluster down
 
-bench: bench-generator bench-trainer bench-predator-python bench-predator-trainer bench-web
+bench: bench-generator bench-trainer bench-predator-python bench-predator-trainer bench-web bench-ddp
 
 bench-generator: build
 	mkdir -p bench/results
@@ -124,6 +124,10 @@ bench-predator-trainer: setup build
 
 bench-web: setup build
 	$(PY) bench/predator_web_bench.py
+
+# 1 rank x every core against one rank a core (torchrun, gloo): samples/s and the loss curves.
+bench-ddp: setup build
+	$(PY) bench/ddp_bench.py
 
 web: setup
 	$(PY) -m jobs.web

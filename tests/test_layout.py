@@ -19,6 +19,7 @@ BENCH_OUTPUTS = {
     "predator-trainer.json", "predator-trainer.md",  # bench/predator_trainer_bench.py
     "predator-python.json",  # bench/predator_python_bench.py
     "predator-web.json", "predator-web.md",  # bench/predator_web_bench.py
+    "ddp.json", "ddp.md", "ddp-loss.png",  # bench/ddp_bench.py
 }  # fmt: skip
 # On a GPU the trainer benchmarks write the same files with the device's name.
 BENCH_DEVICE_OUTPUT = re.compile(r"^(ur|predator)-trainer-(cuda|mps)\.(json|md)$")

@@ -32,7 +32,7 @@ help:
 	@echo "make solve            solve Ur exactly into the store, once (35 minutes on 2 cores, 4 GB)"
 	@echo "make web [RUN_ID=..]  serve the predator's page on 127.0.0.1:8000 (the shipped network, or that run's)"
 	@echo "make test-images      build both images with podman on a local base and run them against a real S3 server"
-	@echo "make test-k8s         a real Kubernetes cluster on this machine: kubectl apply -f k8s/ k8s/ur/, RUNNER=k8s, RBAC, faults"
+	@echo "make test-k8s         a real Kubernetes cluster and registry here: kubectl apply -f k8s/, RUNNER=k8s, RBAC, faults, 2-pod training, the retrain workflow"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -93,13 +93,14 @@ test-images: setup build
 	$(PY) -m pytest -q tests/images
 
 # A real single-node Kubernetes (etcd, API server, controllers, scheduler, kubelet, containerd) on
-# this machine, our images imported into it, and the user's manifests applied (tests/cluster/).
-# The Kubernetes binaries are built once into /var/tmp/ludus-k8s (LUDUS_K8S_CACHE).
+# this machine with CoreDNS, our images pulled from a real registry (TLS, a password), the user's
+# manifests applied, and the retrain workflow run by act (tests/cluster/).
+# The Kubernetes binaries and the Go tools are built once into /var/tmp/ludus-k8s (LUDUS_K8S_CACHE).
 test-k8s: setup build
 	$(PY) -m tests.cluster.cluster build
 	$(PY) -m pytest -q tests/cluster
 
-# The same cluster by hand (no images imported; `python -m tests.cluster.cluster env` for kubectl).
+# The same cluster by hand (no registry: push images to your own; `python -m tests.cluster.cluster env` for kubectl).
 cluster-up: setup
 	$(PY) -m tests.cluster.cluster up
 

@@ -98,13 +98,35 @@ def built() -> bool:
     return all((BIN / name).is_file() for name in BINARIES)
 
 
+def go_env(**extra: str) -> dict[str, str]:
+    """Go's environment for our builds: its caches under CACHE, modules from the proxy."""
+    return {
+        **os.environ,
+        "GOPATH": str(CACHE / "gopath"),
+        "GOMODCACHE": str(CACHE / "gomod"),
+        "GOCACHE": str(CACHE / "gocache"),
+        "GOFLAGS": "-mod=mod",
+        "GOTOOLCHAIN": "local",
+        "CGO_ENABLED": "0",
+        **extra,
+    }
+
+
 def build() -> None:
-    """Builds the five binaries from the Go module proxy into BIN (skipped when there). The Go
-    module and build caches stay under CACHE: a rebuild after a change is quick."""
-    tool("coredns")  # the cluster's DNS, as every real cluster has
-    if built():
-        log(f"Kubernetes {VERSION} binaries are in {BIN}")
-        return
+    """The five Kubernetes binaries into BIN and the Go tools (CoreDNS, the registry, act), each
+    skipped when there. Then the Go caches go (about 8 GB, needed again only for a new version):
+    the test session needs that disk for the images in podman, the registry and containerd."""
+    for name in TOOLS:
+        tool(name)
+    if not built():
+        build_kubernetes()
+    log(f"Kubernetes {VERSION} binaries are in {BIN}")
+    if (CACHE / "gocache").exists() or (CACHE / "gomod").exists():
+        subprocess.run(["go", "clean", "-cache", "-modcache"], env=go_env(), check=True)
+        shutil.rmtree(CACHE / "gocache", ignore_errors=True)
+
+
+def build_kubernetes() -> None:
     work = CACHE / "kube-module"
     work.mkdir(parents=True, exist_ok=True)
     for name in ("go.mod", "go.sum"):  # built in a copy: `-mod=mod` may touch go.mod
@@ -115,14 +137,7 @@ def build() -> None:
         for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
         for key, value in (("gitVersion", VERSION), ("gitMajor", "1"), ("gitMinor", minor))
     ]
-    env = {
-        **os.environ,
-        "GOMODCACHE": str(CACHE / "gomod"),
-        "GOCACHE": str(CACHE / "gocache"),
-        "GOFLAGS": "-mod=mod",
-        "GOTOOLCHAIN": "local",
-        "CGO_ENABLED": "0",
-    }
+    env = go_env()
     packages = [f"k8s.io/kubernetes/cmd/{name}" for name in BINARIES]
     log(f"building Kubernetes {VERSION} ({', '.join(BINARIES)}) into {BIN}; from cold this takes about 20 minutes on 2 cores")
     started = time.monotonic()
@@ -141,16 +156,7 @@ def tool(name: str) -> Path:
         return binary
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    env = {
-        **os.environ,
-        "GOBIN": str(partial),
-        "GOPATH": str(CACHE / "gopath"),
-        "GOMODCACHE": str(CACHE / "gomod"),
-        "GOCACHE": str(CACHE / "gocache"),
-        "GOFLAGS": "-mod=mod",
-        "GOTOOLCHAIN": "local",
-        "CGO_ENABLED": "0",
-    }
+    env = go_env(GOBIN=str(partial))
     log(f"building {name} {version} from the Go module proxy")
     started = time.monotonic()
     subprocess.run(["go", "install", "-trimpath", f"{module}@{version}"], env=env, check=True)

@@ -10,6 +10,7 @@ rest for tasks whose learner and evaluator exist.
 from __future__ import annotations
 
 import hashlib
+import io
 import shutil
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,9 @@ from jobs.tasks import REGISTRY, TaskSpec
 from tests.conftest import run_job
 from trainer import TrainConfig, Trainer
 from trainer.data import DatasetError, load_run_data, parse_shard, split_by_episode
+from trainer.distributed import World
 from trainer.learner import decode_export
+from trainer.samples import EPISODE_KEY, Samples
 
 # Per task: a run small enough for seconds per stage.
 TINY: dict[str, dict[str, object]] = {
@@ -127,16 +130,19 @@ def config(store: str, **overrides: object) -> TrainConfig:
     return TrainConfig(**{**values, **overrides})
 
 
+@pytest.mark.parametrize("budget", ["auto", 0], ids=["loaded", "streamed"])
 def test_one_cpu_epoch_trains_and_resume_equals_an_uninterrupted_run(
-    run: tuple[TaskSpec, Store, RunLayout], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    run: tuple[TaskSpec, Store, RunLayout], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budget: str | int
 ) -> None:
+    """For loaded and for streamed data (MEMORY_BUDGET=0 streams even these tiny shards)."""
     spec, store, layout = run
     stores = []
     for name in ("straight", "killed"):
         shutil.copytree(Path(store.root) / layout.run / "data", tmp_path / name / layout.run / "data")
         stores.append(str(tmp_path / name))
-    straight = Trainer(config(stores[0], epochs=2, patience=5), learner_of(spec))
+    straight = Trainer(config(stores[0], epochs=2, patience=5, memory_budget=budget), learner_of(spec))
     assert straight.train().epochs_run == 2
+    assert (straight.stream is not None) == (budget == 0)
 
     save = Trainer.save_checkpoint
 
@@ -146,14 +152,44 @@ def test_one_cpu_epoch_trains_and_resume_equals_an_uninterrupted_run(
 
     monkeypatch.setattr(Trainer, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        Trainer(config(stores[1], epochs=2, patience=5), learner_of(spec)).train()
+        Trainer(config(stores[1], epochs=2, patience=5, memory_budget=budget), learner_of(spec)).train()
     monkeypatch.undo()
-    resumed = Trainer(config(stores[1], epochs=2, patience=5), learner_of(spec))
+    resumed = Trainer(config(stores[1], epochs=2, patience=5, memory_budget=budget), learner_of(spec))
     resumed.train()
     assert [m["epoch"] for m in resumed.history] == [1, 2]
     for (name, a), b in zip(straight.net.state_dict().items(), resumed.net.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
     assert [m["val_loss"] for m in resumed.history] == [m["val_loss"] for m in straight.history]
+
+
+def row_fingerprints(data: Samples) -> list[tuple[int, float]]:
+    """Each row as (episode key, sum of its numbers): a multiset that tells rows apart."""
+    numbers = torch.cat([t.reshape(len(data), -1).double() for name, t in data.columns.items() if name != EPISODE_KEY], dim=1)
+    return sorted(zip(data[EPISODE_KEY].tolist(), numbers.sum(dim=1).tolist(), strict=True))
+
+
+def test_streamed_data_trains_on_every_training_row_once_and_validates_like_loaded_data(run: tuple[TaskSpec, Store, RunLayout]) -> None:
+    """The same episodes train and validate whether the data is loaded or streamed: an epoch's
+    streamed batches hold each training row once, and the validation metrics of the same
+    (untrained) model agree within float rounding (1e-6 relative; the sums run in another order)."""
+    spec, store, _ = run
+    loaded = Trainer(config(store.root), learner_of(spec))
+    streamed = Trainer(config(store.root, memory_budget=0, shuffle_shards=1), learner_of(spec))
+    loaded.prepare()
+    streamed.prepare()
+    assert loaded.stream is None and loaded.train_data is not None and streamed.stream is not None
+    batches = list(streamed.stream.train_batches(0, World(), 64, torch.Generator().manual_seed(0)))
+    assert all(len(b) == 64 for b in batches[:-1]), "only the epoch's last batch is short"
+    assert row_fingerprints(Samples.concat(batches)) == row_fingerprints(loaded.train_data)
+    once_more = list(streamed.stream.train_batches(1, World(), 64, torch.Generator().manual_seed(1)))
+    assert [b[EPISODE_KEY].tolist() for b in once_more] != [b[EPISODE_KEY].tolist() for b in batches], "a new order each epoch"
+    for (name, a), b in zip(loaded.net.state_dict().items(), streamed.net.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    expected, got = loaded._validate(), streamed._validate()
+    assert streamed.val_rows == loaded.val_rows > 0
+    assert expected.keys() == got.keys()
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, rel=1e-6, abs=1e-9), key
 
 
 def test_exports_exist_and_read_back_as_the_trained_model(run: tuple[TaskSpec, Store, RunLayout]) -> None:
@@ -257,3 +293,25 @@ def test_two_ranks_under_torchrun_train_like_one(run: tuple[TaskSpec, Store, Run
     assert len(losses[1]) == len(losses[2]) == 3
     for one, two in zip(losses[1], losses[2], strict=True):
         assert abs(two - one) <= 0.01 * abs(one), losses
+
+
+def test_two_ranks_stream_disjoint_shards_and_step_together(run: tuple[TaskSpec, Store, RunLayout], tmp_path: Path) -> None:
+    """TRAIN_PROCESSES=2 with MEMORY_BUDGET=0: each rank streams its own shard; the ranks take
+    the same number of steps (the first to run out ends the epoch for both), rank 0 writes, and
+    the validation sums of both ranks' shards give the metrics that one process computes for
+    the same weights (within float rounding). With so few shards the ranks' shares differ in
+    size, so their losses are not compared with one rank's: the longer share's extra rows wait."""
+    spec, store, layout = run
+    copy = fresh_training(copy_of(store, tmp_path / "ranks2"), layout)
+    settings = {**COMMON, **TINY[spec.name], "EPOCHS": 3, "MEMORY_BUDGET": 0}
+    result = run_job("train", STORAGE_URL=copy.root, TASK=spec.name, RUN_ID="contract", TRAIN_PROCESSES=2, **settings)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "streaming the data" in result.stderr
+    history = read_metrics(copy, layout)
+    assert len(history) == 3 and copy.exists(layout.weights)
+    alone = Trainer(config(copy.root, memory_budget=0), learner_of(spec))
+    alone.prepare()
+    checkpoint = torch.load(io.BytesIO(copy.read_bytes(layout.checkpoint)), weights_only=True)
+    alone.net.load_state_dict(checkpoint["model"])  # the weights after epoch 3
+    for key, value in alone._validate().items():
+        assert history[-1][key] == pytest.approx(value, rel=1e-6, abs=1e-9), key

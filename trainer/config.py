@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ByteSize, Field
 
 from common.run import RunConfig
 
@@ -20,3 +20,10 @@ class TrainConfig(RunConfig):
     device: Literal["auto", "cuda", "mps", "cpu"] = Field("auto", description="auto picks CUDA, then Apple MPS, then CPU")
     mixed_precision: bool = Field(True, description="bf16 autocast on CUDA")
     compile: bool = Field(False, description="torch.compile the networks (CUDA)")
+    memory_budget: ByteSize | Literal["auto"] = Field(
+        "auto",
+        description="Host memory the training data may use (8GiB, 500MB): a dataset whose shards fit 3 times over loads whole, "
+        "a larger one streams; auto = half the memory limit (cgroup, else RAM); 0 always streams",
+    )
+    shuffle_shards: int = Field(4, ge=1, le=1024, description="Shards whose rows are shuffled together when the data streams")
+    prefetch_shards: int = Field(2, ge=1, le=64, description="Shards read ahead in background threads when the data streams")

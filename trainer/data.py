@@ -10,7 +10,16 @@ from typing import TYPE_CHECKING
 import torch
 from safetensors.torch import load as load_safetensors
 
-from common.storage import DamagedShard, RunLayout, ShardManifest, Store, committed_shard_indices, read_committed_shard, withdraw_shard
+from common.storage import (
+    DamagedShard,
+    RunLayout,
+    ShardManifest,
+    Store,
+    committed_shard_indices,
+    read_committed_shard,
+    read_manifest,
+    withdraw_shard,
+)
 from trainer.samples import EPISODE_KEY, Samples, Schema
 
 if TYPE_CHECKING:
@@ -55,30 +64,56 @@ def parse_shard(learner: Learner, data: bytes, shard_index: int, source: str) ->
     return samples.replace(**{EPISODE_KEY: (shard_index << 32) | episode})
 
 
-def load_run_data(store: Store, layout: RunLayout, learner: Learner, shards: int | None = None) -> tuple[Samples, list[ShardManifest]]:
-    """Every committed shard of a run (or exactly shards 0..shards-1), digests verified."""
+def read_shard(store: Store, layout: RunLayout, learner: Learner, index: int) -> tuple[ShardManifest, Samples]:
+    """One committed shard as a table, its digest and its manifest's counts verified. A damaged
+    shard's commit is taken back, so the next generate (a pipeline's retry or rerun) writes it
+    again instead of skipping it forever."""
+    try:
+        manifest, data = read_committed_shard(store, layout, index)
+    except DamagedShard as e:
+        withdraw_shard(store, layout, index)
+        raise DatasetError(f"{e}; its commit is withdrawn: rerun with the same RUN_ID to generate it again") from e
+    part = parse_shard(learner, data, index, store.display(layout.shard_data(index)))
+    del data
+    episodes = int(torch.unique(part[EPISODE_KEY]).numel())
+    if (len(part), episodes) != (manifest.rows, manifest.games):
+        raise DatasetError(
+            f"shard {index}: {store.display(layout.shard_manifest(index))} says rows={manifest.rows}, games={manifest.games}, "
+            f"but the data holds {len(part)} rows of {episodes} episodes; regenerate the shard (delete both files)"
+        )
+    return manifest, part
+
+
+def shard_indices(store: Store, layout: RunLayout, shards: int | None) -> list[int]:
+    """Shards 0..shards-1, or every committed shard; refuses an empty dataset."""
     indices = list(range(shards)) if shards is not None else committed_shard_indices(store, layout)
     if not indices:
         raise DatasetError(f"{store.display(layout.run)}/data holds no committed shard: the dataset is empty")
+    return indices
+
+
+def read_manifests(store: Store, layout: RunLayout, indices: list[int]) -> list[ShardManifest]:
+    """The manifests of committed shards (no data is read), refusing a shard never committed."""
+    manifests = []
+    for index in indices:
+        manifest = read_manifest(store, layout, index)
+        if manifest is None:
+            raise DatasetError(f"shard {index}: {store.display(layout.shard_manifest(index))} does not exist (the shard was never committed)")
+        manifests.append(manifest)
+    return manifests
+
+
+def load_run_data(store: Store, layout: RunLayout, learner: Learner, shards: int | None = None) -> tuple[Samples, list[ShardManifest]]:
+    """Every committed shard of a run (or exactly shards 0..shards-1), digests verified, in one
+    table."""
+    indices = shard_indices(store, layout, shards)
     parts, manifests = [], []
     for index in indices:
-        try:
-            manifest, data = read_committed_shard(store, layout, index)
-        except DamagedShard as e:
-            # Its commit is taken back, so the next generate (a pipeline's retry or rerun) writes
-            # it again instead of skipping it forever.
-            withdraw_shard(store, layout, index)
-            raise DatasetError(f"{e}; its commit is withdrawn: rerun with the same RUN_ID to generate it again") from e
-        part = parse_shard(learner, data, index, store.display(layout.shard_data(index)))
-        episodes = int(torch.unique(part[EPISODE_KEY]).numel())
-        if (len(part), episodes) != (manifest.rows, manifest.games):
-            raise DatasetError(
-                f"shard {index}: {store.display(layout.shard_manifest(index))} says rows={manifest.rows}, games={manifest.games}, "
-                f"but the data holds {len(part)} rows of {episodes} episodes; regenerate the shard (delete both files)"
-            )
+        manifest, part = read_shard(store, layout, learner, index)
         parts.append(part)
         manifests.append(manifest)
     dataset = Samples.concat(parts)
+    del parts
     if len(dataset) == 0:
         raise DatasetError(f"{store.display(layout.run)}: the shards hold 0 samples")
     log.info("loaded %d samples from %d shards", len(dataset), len(indices))
@@ -92,6 +127,13 @@ def validation_draw(episode_keys: list[int], seed: int) -> list[float]:
         digest = hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=8).digest()
         draws.append(int.from_bytes(digest, "little") / 2**64)
     return draws
+
+
+def validation_rows(data: Samples, validation_split: float, seed: int) -> torch.Tensor:
+    """Whether each row's episode validates (its draw is below VALIDATION_SPLIT)."""
+    episodes, inverse = torch.unique(data[EPISODE_KEY], return_inverse=True)
+    draws = torch.tensor(validation_draw(episodes.tolist(), seed), dtype=torch.float64)
+    return (draws < validation_split)[inverse]
 
 
 def split_by_episode(data: Samples, validation_split: float, seed: int) -> tuple[Samples, Samples]:

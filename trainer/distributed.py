@@ -10,13 +10,17 @@ recipe (BATCH_SIZE is the global batch) does not change with the number of ranks
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 
 # A rank that waits longer than this for the others (one died without the group noticing) fails.
 COLLECTIVE_TIMEOUT = datetime.timedelta(minutes=10)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -78,3 +82,34 @@ def stop(world: World) -> None:
     if world.distributed and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+def while_every_rank_has_one(items: Iterator[T], world: World, device: torch.device) -> Iterator[T]:
+    """The items while every rank still has one: ranks that read different data step together
+    (DistributedDataParallel needs every rank in every step), and the first to run out ends the
+    pass for all. Training alone, simply the items."""
+    if not world.distributed:
+        yield from items
+        return
+    try:
+        while True:
+            item = next(items, None)
+            have = torch.tensor(0 if item is None else 1, device=device)
+            dist.all_reduce(have, op=dist.ReduceOp.MIN)
+            if not have.item():
+                return
+            assert item is not None
+            yield item
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()  # stops the rank's readers
+
+
+def gathered(value: Any, world: World) -> list[Any]:
+    """`value` of every rank, in rank order (a list of this rank's alone when training alone)."""
+    if not world.distributed:
+        return [value]
+    values: list[Any] = [None] * world.size
+    dist.all_gather_object(values, value)
+    return values

@@ -18,6 +18,7 @@ import operator
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,10 +33,11 @@ from common.processes import temp_prefix
 from common.provenance import git_revision
 from common.storage import RunLayout, ShardManifest, Store
 from trainer.config import TrainConfig
-from trainer.data import load_run_data, split_by_episode
-from trainer.distributed import World, all_sum
+from trainer.data import DatasetError, load_run_data, read_manifests, shard_indices, split_by_episode
+from trainer.distributed import World, all_sum, gathered, while_every_rank_has_one
 from trainer.learner import Learner, encode_export
 from trainer.samples import Samples
+from trainer.stream import ShardStream, epoch_seed, fits_in_memory
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +109,9 @@ def add(terms: Any) -> Any:
 
 class Trainer:
     """Trains one run's model. Data comes from the run's shards in the store unless given
-    (`data=(train, validation)`), which notebook users and tests may do. With a `World` of
-    several ranks (torchrun), each rank trains on its share of every batch and rank 0 writes."""
+    (`data=(train, validation)`), which notebook users and tests may do: loaded whole when it
+    fits MEMORY_BUDGET, else streamed (trainer/stream.py). With a `World` of several ranks
+    (torchrun), each rank trains on its share of every batch and rank 0 writes."""
 
     def __init__(
         self,
@@ -138,6 +141,8 @@ class Trainer:
         self._given_data = data
         self.train_data: Samples | None = None
         self.val_data: Samples | None = None
+        self.stream: ShardStream | None = None  # instead of the two tables when the data streams
+        self.train_rows = self.val_rows = 0  # while streaming, estimates until an epoch counts them
         self.scheduler: torch.optim.lr_scheduler.LambdaLR | None = None
 
     @property
@@ -147,15 +152,13 @@ class Trainer:
     # ---- data ---------------------------------------------------------------------------
 
     def prepare(self) -> None:
-        """Loads and places the data and builds the schedule (once)."""
-        if self.train_data is not None:
+        """Loads and places the data, or sets up its streaming, and builds the schedule (once)."""
+        if self.scheduler is not None:
             return
         if self._given_data is not None:
-            train, val = self._given_data
+            self._hold(*self._given_data)
         else:
-            everything, self.manifests = load_run_data(self.store, self.layout, self.learner, self.config.shards)
-            train, val = split_by_episode(everything, self.config.validation_split, self.config.seed)
-        self.train_data, self.val_data = self._place(train), self._place(val)
+            self._open_run_data()
         steps = self.config.epochs * self.steps_per_epoch
         warmup = max(1, int(steps * WARMUP_SHARE))
 
@@ -166,6 +169,30 @@ class Trainer:
             return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
 
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor)
+
+    def _open_run_data(self) -> None:
+        """The run's shards: loaded whole if they fit MEMORY_BUDGET, else streamed."""
+        manifests = read_manifests(self.store, self.layout, shard_indices(self.store, self.layout, self.config.shards))
+        budget = None if self.config.memory_budget == "auto" else int(self.config.memory_budget)
+        if fits_in_memory(manifests, budget):
+            everything, self.manifests = load_run_data(self.store, self.layout, self.learner, self.config.shards)
+            self._hold(*split_by_episode(everything, self.config.validation_split, self.config.seed))
+            return
+        if len(manifests) < self.world.size:
+            raise DatasetError(
+                f"the data streams (its {sum(m.bytes for m in manifests) >> 20} MB exceed MEMORY_BUDGET), and {len(manifests)} shard(s) "
+                f"cannot be shared by {self.world.size} ranks: generate at least as many shards as ranks, or raise MEMORY_BUDGET"
+            )
+        self.manifests = manifests
+        c = self.config
+        self.stream = ShardStream(self.store, self.layout, self.learner, manifests, c.validation_split, c.seed, c.shuffle_shards, c.prefetch_shards)
+        self.val_rows = round(self.stream.rows * c.validation_split)
+        self.train_rows = self.stream.rows - self.val_rows
+        log.info("streaming the data (it exceeds MEMORY_BUDGET): %s", self.stream.describe())
+
+    def _hold(self, train: Samples, val: Samples) -> None:
+        self.train_data, self.val_data = self._place(train), self._place(val)
+        self.train_rows, self.val_rows = len(train), len(val)
 
     def _place(self, data: Samples) -> Samples:
         """On the device when it fits comfortably; else pinned host memory, copied per batch."""
@@ -179,8 +206,8 @@ class Trainer:
 
     @property
     def steps_per_epoch(self) -> int:
-        assert self.train_data is not None
-        return math.ceil(len(self.train_data) / self.config.batch_size)
+        """Optimisation steps per epoch (estimated when the data streams)."""
+        return math.ceil(self.train_rows / self.config.batch_size)
 
     # ---- one step -----------------------------------------------------------------------
 
@@ -189,21 +216,43 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
     def _batch(self, data: Samples, index: torch.Tensor) -> Samples:
-        rows = data.rows(index.to(data.device))
-        return rows if rows.device == self.device else rows.to(self.device, non_blocking=True)
+        return self._on_device(data.rows(index.to(data.device)))
+
+    def _on_device(self, rows: Samples) -> Samples:
+        if rows.device == self.device:
+            return rows
+        return rows.pin_memory().to(self.device, non_blocking=True) if self.device.type == "cuda" else rows.to(self.device)
+
+    def _training_batches(self, epoch: int) -> Iterator[Samples]:
+        """This rank's augmented batches of one epoch, on the device."""
+        if self.stream is None:
+            assert self.train_data is not None
+            for index in self.learner.batches(self.train_data, self.config.batch_size, self.batch_generator):
+                if len(index) < self.world.size:
+                    continue  # a last batch too small to give every rank a row (at most size - 1 rows)
+                # Augmented whole, then shared: every rank draws the same numbers, so the generator
+                # stays in step across ranks and the rows are those of a single process.
+                batch = self.learner.augment(self._batch(self.train_data, index), self.batch_generator)
+                yield batch.rows(self.world.share(torch.arange(len(batch), device=batch.device))) if self.world.distributed else batch
+            return
+        # Each rank reads its own shards and draws its own batches of its share of BATCH_SIZE.
+        generator = torch.Generator().manual_seed(epoch_seed(self.config.seed, epoch, self.world.rank))
+        share = max(1, self.config.batch_size // self.world.size)
+        batches = self.stream.train_batches(epoch, self.world, share, generator)
+        for batch in while_every_rank_has_one(batches, self.world, self.device):
+            yield self.learner.augment(self._on_device(batch), generator)
 
     # ---- epochs -------------------------------------------------------------------------
 
     def _train_epoch(self, epoch: int) -> tuple[float, float]:
         """One pass over the training data; returns (mean loss, samples per second)."""
-        assert self.train_data is not None and self.scheduler is not None
+        assert self.scheduler is not None
         self.model.train()
-        n = len(self.train_data)
-        batches = self.learner.batches(self.train_data, self.config.batch_size, self.batch_generator)
         total = torch.zeros((), device=self.device)
+        rows = 0
         started = time.perf_counter()
         bar = tqdm(
-            total=n,
+            total=self.train_rows,
             desc=f"epoch {epoch + 1}/{self.config.epochs}",
             unit="sample",
             unit_scale=True,
@@ -213,14 +262,7 @@ class Trainer:
             disable=not sys.stderr.isatty() or not self.world.writer,
             dynamic_ncols=True,
         )
-        for index in batches:
-            if len(index) < self.world.size:
-                continue  # a last batch too small to give every rank a row (at most size - 1 rows)
-            # Augmented whole, then shared: every rank draws the same numbers, so the generator
-            # stays in step across ranks and the rows are those of a single process.
-            batch = self.learner.augment(self._batch(self.train_data, index), self.batch_generator)
-            if self.world.distributed:
-                batch = batch.rows(self.world.share(torch.arange(len(batch), device=batch.device)))
+        for batch in self._training_batches(len(self.state.history)):
             terms, _ = self.learner.losses(self.model, batch, self._autocast())
             loss = add(terms.values())
             self.optimizer.zero_grad(set_to_none=True)
@@ -228,36 +270,68 @@ class Trainer:
             self.optimizer.step()
             self.scheduler.step()
             total += loss.detach() * len(batch)
-            bar.update(len(batch))
+            rows += len(batch)
+            bar.update(len(batch) * self.world.size)
         bar.close()
         seconds = time.perf_counter() - started
-        return float(all_sum(total, self.world)) / n, n / seconds
+        loss_sum, n = all_sum(torch.stack([total.double(), torch.tensor(float(rows), device=self.device, dtype=torch.float64)]), self.world).tolist()
+        if self.stream is not None:
+            self.train_rows = int(n)  # counted now
+        return loss_sum / n, n / seconds
 
     @torch.no_grad()
     def evaluate(self, data: Samples) -> dict[str, float]:
         """Validation metrics (dropout off): `val_loss`, each loss term and each count's share."""
-        # Every rank validates on all the data (no collective): each gets the same metrics, so
-        # all agree on the best epoch and on early stopping.
+        return self._metrics([self._loss_sums([data])])
+
+    def _validate(self) -> dict[str, float]:
+        """This epoch's validation metrics, the same on every rank (so all agree on the best epoch
+        and on early stopping). Loaded data: every rank validates on all of it, with no
+        collective. Streamed data: each rank sums over its share of the shards, and the ranks'
+        sums are added up."""
+        if self.stream is None:
+            assert self.val_data is not None
+            return self.evaluate(self.val_data)
+        with torch.no_grad():
+            sums = gathered(self._loss_sums(self.stream.validation_parts(self.world)), self.world)
+        metrics = self._metrics(sums)
+        self.val_rows = sum(rows for rows, _, _ in sums)
+        return metrics
+
+    def _loss_sums(self, parts: Iterable[Samples]) -> tuple[int, dict[str, float], int]:
+        """(rows, sum of each loss term and count over the rows, how many entries are loss terms)."""
         model = self.net if self.world.distributed else self.model
         model.eval()
         sums: torch.Tensor | None = None
         names: list[str] = []
-        terms_count = 0
-        for index in self.learner.batches(data, VALIDATION_BATCH, None):
-            batch = self._batch(data, index)
-            terms, counts = self.learner.losses(model, batch, self._autocast())
-            values = torch.stack([*(t * len(batch) for t in terms.values()), *(c.float() for c in counts.values())])
-            sums = values if sums is None else sums + values
-            names, terms_count = [*terms, *counts], len(terms)
-        assert sums is not None
-        means = (sums / len(data)).tolist()
+        terms_count = rows = 0
+        for data in parts:
+            if len(data) == 0:
+                continue  # a shard with no validating episode (a batch of none would average nothing)
+            for index in self.learner.batches(data, VALIDATION_BATCH, None):
+                batch = self._batch(data, index)
+                terms, counts = self.learner.losses(model, batch, self._autocast())
+                values = torch.stack([*(t * len(batch) for t in terms.values()), *(c.float() for c in counts.values())])
+                sums = values if sums is None else sums + values
+                names, terms_count = [*terms, *counts], len(terms)
+            rows += len(data)
+        return rows, dict(zip(names, sums.tolist() if sums is not None else [], strict=True)), terms_count
+
+    @staticmethod
+    def _metrics(sums: list[tuple[int, dict[str, float], int]]) -> dict[str, float]:
+        """`val_loss` and `val_<name>` means from the sums of one or more ranks."""
+        rows = sum(r for r, _, _ in sums)
+        named = [(by_name, terms) for r, by_name, terms in sums if r]
+        if not named:
+            raise DatasetError("no validation sample: no episode drew below VALIDATION_SPLIT (generate more games)")
+        names, terms_count = list(named[0][0]), named[0][1]
+        means = [sum(by_name[name] for by_name, _ in named) / rows for name in names]
         return {"val_loss": add(means[:terms_count]), **{f"val_{name}": value for name, value in zip(names, means, strict=True)}}
 
     def train(self) -> TrainResult:
         """Trains until EPOCHS or early stopping, resuming from the run's checkpoint if there
         is one; ends with the best epoch's weights loaded and exported."""
         self.prepare()
-        assert self.train_data is not None and self.val_data is not None
         ckpt = self._read_checkpoint()  # read once: it may be large and far away
         if ckpt is not None and self._is_later_round(ckpt):
             self.state = TrainState(**ckpt["state"])
@@ -273,7 +347,7 @@ class Trainer:
         writer = _TensorBoard(self.store, self.layout) if self.world.writer else None
         while not self.state.finished and self.state.epochs_done < self.config.epochs:
             metrics = self._run_epoch()
-            steps_run += len(self.train_data)
+            steps_run += self.train_rows
             if writer is None:
                 continue  # rank 0 alone writes and reports
             self.save_checkpoint()
@@ -297,14 +371,13 @@ class Trainer:
         return self._result(seconds, steps_run)
 
     def _result(self, seconds: float, steps_run: int) -> TrainResult:
-        assert self.train_data is not None and self.val_data is not None
         return TrainResult(
             best_epoch=self.state.best_epoch + 1,
             best_val_loss=self.state.best_loss,
             epochs_run=self.state.epochs_done,
             stopped_early=self.state.epochs_done < self.config.epochs,
-            train_samples=len(self.train_data),
-            val_samples=len(self.val_data),
+            train_samples=self.train_rows,
+            val_samples=self.val_rows,
             seconds=seconds,
             sample_steps_per_second=steps_run / seconds if seconds > 0 else 0.0,
             history=list(self.history),
@@ -312,7 +385,7 @@ class Trainer:
 
     def _run_epoch(self) -> dict[str, Any]:
         """Trains one epoch, validates, and updates the state; returns the epoch's metrics."""
-        assert self.val_data is not None and self.scheduler is not None
+        assert self.scheduler is not None
         epoch = self.state.epochs_done
         train_loss, speed = self._train_epoch(epoch)
         if not math.isfinite(train_loss):
@@ -321,7 +394,7 @@ class Trainer:
                 f"(try a lower LEARNING_RATE than {self.config.learning_rate})"
             )
         metrics: dict[str, Any] = {"epoch": len(self.state.history) + 1, "round": self.state.round, "train_loss": train_loss}
-        metrics |= self.evaluate(self.val_data)
+        metrics |= self._validate()
         metrics |= {"lr": self.scheduler.get_last_lr()[0], "samples_per_second": speed}
         self.state.history.append(metrics)
         self._track_best(metrics)

@@ -22,6 +22,7 @@ from jobs.tasks import Metric, get_task
 
 POLL_SECONDS = 5.0
 DELETE_WAIT_SECONDS = 120.0
+SERVICE_DELETE_SECONDS = 60.0  # for a replaced Service to go before its successor is created
 
 
 def batch_api() -> client.BatchV1Api:
@@ -155,10 +156,16 @@ def ensure_service(api: Any, s: PipelineSettings) -> None:
         if existing.metadata is not None and [o.uid for o in existing.metadata.owner_references or []] == [uid]:
             return
         core.delete_namespaced_service(name=name, namespace=namespace)
-    try:
-        core.create_namespaced_service(namespace=namespace, body=train_service(s, uid))
-    except ApiException as e:
-        raise JobError(f"cannot create Service {namespace}/{name}: {e.status} {e.reason}") from e
+    deadline = time.monotonic() + SERVICE_DELETE_SECONDS
+    while True:
+        try:
+            core.create_namespaced_service(namespace=namespace, body=train_service(s, uid))
+            break
+        except ApiException as e:
+            # 409: the old Service is still being deleted (finalizers); it goes within seconds.
+            if e.status != 409 or time.monotonic() > deadline:
+                raise JobError(f"cannot create Service {namespace}/{name}: {e.status} {e.reason}") from e
+            time.sleep(1.0)
     print(f"created Service {namespace}/{name}: the train pods meet at {rendezvous_endpoint(s)}", flush=True)
 
 

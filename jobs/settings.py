@@ -143,12 +143,15 @@ class TrainSettings(CommonSettings, TrainConfig):
     def _round_exists(self) -> TrainSettings:
         if self.round >= self.rounds:
             raise ValueError(f"ROUND={self.round} is not below ROUNDS={self.rounds}")
-        # On a cluster (RUNNER=k8s) the controller names the endpoint: the first train pod.
-        if self.train_nodes > 1 and not self.train_rdzv_endpoint and getattr(self, "runner", "local") != "k8s":
+        if self.train_nodes > 1 and not self.train_rdzv_endpoint and not self.endpoint_named_by_controller():
             raise ValueError(f"TRAIN_NODES={self.train_nodes} needs TRAIN_RDZV_ENDPOINT (HOST:PORT of the first node) for the nodes to meet")
         if self.train_node_index >= self.train_nodes:
             raise ValueError(f"TRAIN_NODE_INDEX={self.train_node_index} is not below TRAIN_NODES={self.train_nodes}")
         return self
+
+    def endpoint_named_by_controller(self) -> bool:
+        """Whether a controller sets TRAIN_RDZV_ENDPOINT for the train pods (a cluster pipeline)."""
+        return False
 
     def data_shards(self) -> int:
         """How many shards (0..n-1) this training reads."""
@@ -182,6 +185,10 @@ class PipelineSettings(GenerateSettings, TrainSettings, EvaluateSettings):
     evaluate_cpu: str = Field("2", pattern=QUANTITY_PATTERN, description="CPU request and limit of the evaluate pod (RUNNER=k8s)")
     evaluate_memory: str = Field("2Gi", pattern=QUANTITY_PATTERN, description="Memory of the evaluate pod (RUNNER=k8s)")
     job_ttl_seconds: int = Field(86400, ge=0, description="Finished stage Jobs are deleted after this (RUNNER=k8s)")
+
+    def endpoint_named_by_controller(self) -> bool:
+        """On a cluster the controller names the first train pod as the endpoint."""
+        return self.runner == "k8s"
 
 
 class SolveSettings(CommonSettings):

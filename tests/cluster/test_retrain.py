@@ -221,12 +221,19 @@ def check_report(run: Retrain, task: str) -> None:
     assert (run.artifacts / f"report-{run.run_id}" / "eval_report.md").read_text() == text
 
 
-def test_a_push_retrains_ur_from_pushed_images_on_the_cluster(retrain_env: Cluster, s3_server: str, tmp_path: Path) -> None:
-    k8s = retrain_env
-    run = run_workflow(k8s, s3_server, tmp_path, "ur")
+def retrained(k8s: Cluster, s3_server: str, tmp: Path, task: str) -> Retrain:
+    """The workflow's run for `task`, checked: it passed, every pod ran the pushed images, and the
+    report is where it should be."""
+    run = run_workflow(k8s, s3_server, tmp, task)
     assert run.returncode == 0, run.output()[-5000:]
     check_pulled_from_registry(k8s, run)
-    check_report(run, "ur")
+    check_report(run, task)
+    return run
+
+
+def test_a_push_retrains_ur_from_pushed_images_on_the_cluster(retrain_env: Cluster, s3_server: str, tmp_path: Path) -> None:
+    k8s = retrain_env
+    run = retrained(k8s, s3_server, tmp_path, "ur")
     k8s.record(retrain_ur_workflow_seconds=round(run.seconds, 1))
 
 
@@ -258,10 +265,7 @@ def test_a_failing_trainer_fails_the_workflow_and_the_summary_names_the_stage(re
 
 def test_a_dispatch_retrains_the_predator_with_its_inputs(retrain_env: Cluster, s3_server: str, tmp_path: Path) -> None:
     k8s = retrain_env
-    run = run_workflow(k8s, s3_server, tmp_path, "predator")
-    assert run.returncode == 0, run.output()[-5000:]
-    check_pulled_from_registry(k8s, run)
-    check_report(run, "predator")
+    run = retrained(k8s, s3_server, tmp_path, "predator")
     run_json = Store(run.store).read_json(RunLayout("predator", run.run_id).run_json)
     assert run_json["settings"]["games"] == 6, run_json  # the dispatch's input, not the variable's 40
     k8s.record(retrain_predator_workflow_seconds=round(run.seconds, 1))

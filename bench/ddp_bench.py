@@ -97,12 +97,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--tasks", default=",".join(TASKS), help="a comma-separated subset of " + ", ".join(TASKS))
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     if cores < 2:
         raise SystemExit("this benchmark needs at least 2 cores")
     with tempfile.TemporaryDirectory(prefix="ludus-ddp-bench-") as folder:
-        results = [bench(task, cores, args.repeats, args.epochs, Path(folder)) for task in TASKS]
+        results = [bench(task, cores, args.repeats, args.epochs, Path(folder)) for task in args.tasks.split(",")]
     RESULTS.mkdir(parents=True, exist_ok=True)
     record = {
         "command": f"python bench/ddp_bench.py --repeats {args.repeats} --epochs {args.epochs}",

@@ -41,6 +41,11 @@ class Learner(ABC):
         order = torch.randperm(len(data), generator=generator) if generator is not None else torch.arange(len(data))
         return list(order.split(batch_size))
 
+    @property
+    def augments(self) -> bool:
+        """Whether `augment` changes batches (then it sees whole batches before ranks share them)."""
+        return False
+
     def augment(self, batch: Samples, generator: torch.Generator) -> Samples:
         """A training batch after the task's data augmentation; none by default. Draws only from
         `generator` (the loop's batch generator, which checkpoints save), so resume stays exact."""

@@ -131,7 +131,11 @@ class Trainer:
         model: nn.Module = self.net
         if self.world.distributed:
             # Same seed, same initial weights on every rank; DDP also broadcasts rank 0's.
-            model = nn.parallel.DistributedDataParallel(self.net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            model = nn.parallel.DistributedDataParallel(
+                self.net,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                gradient_as_bucket_view=True,  # gradients live in the buckets: one copy fewer a step
+            )
         # torch.compile's wrapper runs the same module (its type says only "a callable").
         self.model = cast(nn.Module, torch.compile(model)) if config.compile and self.device.type == "cuda" else model
         self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
@@ -230,6 +234,9 @@ class Trainer:
             for index in self.learner.batches(self.train_data, self.config.batch_size, self.batch_generator):
                 if len(index) < self.world.size:
                     continue  # a last batch too small to give every rank a row (at most size - 1 rows)
+                if not self.learner.augments:  # each rank gathers only its own rows
+                    yield self._batch(self.train_data, self.world.share(index))
+                    continue
                 # Augmented whole, then shared: every rank draws the same numbers, so the generator
                 # stays in step across ranks and the rows are those of a single process.
                 batch = self.learner.augment(self._batch(self.train_data, index), self.batch_generator)

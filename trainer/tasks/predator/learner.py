@@ -62,6 +62,10 @@ class PredatorLearner(Learner):
             batches += list(pool[by_count].split(batch_size))
         return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
+    @property
+    def augments(self) -> bool:
+        return self.options.mirror
+
     def augment(self, batch: Samples, generator: torch.Generator) -> Samples:
         """With MIRROR, each row flipped left-right and/or up-down at random (a quarter of the
         rows each way). The simulation's rules, its wraps, the encoding and the episode

@@ -234,10 +234,15 @@ class RunLayout:
 
     task: str
     run_id: str
+    data_run_id: str = ""  # the run whose shards this one trains on (a sweep's trials); "": its own
 
     @property
     def run(self) -> str:
         return f"{self.task}/runs/{self.run_id}"
+
+    @property
+    def data(self) -> str:
+        return f"{self.task}/runs/{self.data_run_id or self.run_id}/data"
 
     @property
     def run_json(self) -> str:
@@ -253,10 +258,10 @@ class RunLayout:
         return f"{self.run}/lease.json"
 
     def shard_data(self, index: int) -> str:
-        return f"{self.run}/data/shard-{index:05d}.safetensors"
+        return f"{self.data}/shard-{index:05d}.safetensors"
 
     def shard_manifest(self, index: int) -> str:
-        return f"{self.run}/data/shard-{index:05d}.json"
+        return f"{self.data}/shard-{index:05d}.json"
 
     @property
     def train(self) -> str:
@@ -269,6 +274,11 @@ class RunLayout:
     @property
     def metrics(self) -> str:
         return f"{self.train}/metrics.jsonl"
+
+    @property
+    def stop(self) -> str:
+        """Asks a running training to stop after its epoch (a sweep's pruner writes it)."""
+        return f"{self.train}/stop.json"
 
     @property
     def model(self) -> str:
@@ -377,7 +387,7 @@ def damaged_by_size(store: Store, layout: RunLayout, indices: list[int]) -> list
 def committed_shard_indices(store: Store, layout: RunLayout) -> list[int]:
     """Indices of shards whose manifest exists (data files without one are not committed). Files
     that are not named like a manifest (shard-00012.json) are none of ours and are ignored."""
-    names = (key.rsplit("/", 1)[-1] for key in store.list(f"{layout.run}/data"))
+    names = (key.rsplit("/", 1)[-1] for key in store.list(layout.data))
     return sorted(int(m.group(1)) for name in names if (m := re.fullmatch(r"shard-(\d{5})\.json", name)))
 
 

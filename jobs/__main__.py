@@ -1,4 +1,4 @@
-"""`python -m jobs <generate|train|evaluate|pipeline|solve>`: every setting comes from the environment;
+"""`python -m jobs <generate|train|evaluate|pipeline|solve|sweep|trial>`: every setting comes from the environment;
 `--help` lists them with their defaults (for TASK as set, else the default task)."""
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ JOBS: dict[str, str] = {
     "evaluate": "play the new model against the task's opponents and promote it if it is better",
     "pipeline": "generate, train and evaluate one run (RUNNER=local: processes on this machine)",
     "solve": "solve the game exactly (TASK=ur) into {task}/solution/ in the store, once",
+    "sweep": "search train settings with Optuna over one run's shards (TRIALS, PARALLEL, SWEEP_SPACE)",
+    "trial": "train one trial of a sweep (the sweep starts it)",
 }
 
 
@@ -58,6 +60,8 @@ def action(job: str) -> Callable[[Any], Any]:
         "evaluate": ("jobs.evaluate", "run_evaluate"),
         "pipeline": ("jobs.pipeline", "run_pipeline"),
         "solve": ("jobs.solve", "run_solve"),
+        "sweep": ("jobs.sweep", "run_sweep"),
+        "trial": ("jobs.trial", "run_trial"),
     }[job]
     return getattr(importlib.import_module(module_name), function)
 
@@ -66,6 +70,8 @@ def run(job: str) -> Any:
     settings = load_job(job)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     result = action(job)(settings)
+    if job == "sweep":
+        print(json.dumps(result))
     if job == "pipeline":
         from jobs.pipeline import print_summary
 

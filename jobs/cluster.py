@@ -16,7 +16,7 @@ from kubernetes.client.exceptions import ApiException
 
 from common.errors import ConfigError, JobError
 from common.storage import RunLayout, Store, read_metrics, redact
-from jobs.k8s import STAGES, job_name, rendezvous_endpoint, train_service
+from jobs.k8s import STAGES, job_name, rendezvous_endpoint, train_service, trials_job
 from jobs.settings import PipelineSettings
 from jobs.tasks import Metric, get_task
 
@@ -187,3 +187,27 @@ def check_settings(s: PipelineSettings, store_is_local: bool) -> None:
         )
     if s.rounds > 1:
         raise ConfigError(f"ROUNDS={s.rounds}: RUNNER=k8s runs one round so far; run later rounds with RUNNER=local, or unset ROUNDS")
+
+
+def indexes(text: str | None) -> set[int]:
+    """Kubernetes' list of indexes ("0-2,5") as a set."""
+    found: set[int] = set()
+    for part in (text or "").split(","):
+        if part:
+            low, _, high = part.partition("-")
+            found.update(range(int(low), int(high or low) + 1))
+    return found
+
+
+def run_trials_on_cluster(s: PipelineSettings, numbers: list[int], api: Any, watch: Callable[[], str], poll: float = POLL_SECONDS) -> dict[int, bool]:
+    """Runs a batch of a sweep's trials (consecutive numbers) as one Indexed Job; `watch` is
+    called while they run (the sweep's pruner). Returns whether each trial succeeded."""
+    job = trials_job(s, numbers[0], len(numbers))
+    name = str(metadata(job).name)
+    submit(api, s.k8s_namespace, job, poll)
+    try:
+        wait(api, s.k8s_namespace, name, "trials", len(numbers), poll, lambda: f"; {watch()}")
+    except JobError as e:
+        print(f"some trials failed: {e}", flush=True)
+    done = indexes(api.read_namespaced_job_status(name=name, namespace=s.k8s_namespace).status.completed_indexes)
+    return {number: i in done for i, number in enumerate(numbers)}

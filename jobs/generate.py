@@ -127,6 +127,6 @@ def run_generate(s: GenerateSettings) -> ShardManifest:
         )
         commit_shard(store, layout, local, manifest)
     # A killed earlier attempt of this shard may have left its temporary files.
-    store.remove_leftovers(f"{layout.run}/data", f"shard-{s.shard_index:05d}.")
+    store.remove_leftovers(layout.data, f"shard-{s.shard_index:05d}.")
     log.info("shard %d: %d samples from %d %s in %.1f s", s.shard_index, manifest.rows, manifest.games, task.episodes, manifest.elapsed_seconds)
     return manifest

@@ -190,26 +190,47 @@ def rendezvous_endpoint(s: PipelineSettings) -> str:
     return f"{name}-0.{name}:{RDZV_PORT}"
 
 
-def train_job(s: PipelineSettings) -> client.V1Job:
-    """One pod per node (TRAIN_NODES), each with TRAIN_GPUS; a restarted pod resumes from the
-    run's checkpoint in the store. Several nodes make an Indexed Job whose pods find each other
-    through a headless Service of the same name (train_service); pod 0 hosts the rendezvous."""
+def training_pod(s: PipelineSettings) -> tuple[client.V1ResourceRequirements, dict[str, Any], dict[str, Any]]:
+    """(resources, pod fields, container fields) of a pod that trains: TRAIN_CPU, TRAIN_MEMORY,
+    TRAIN_GPUS and a shared-memory /dev/shm."""
     requests: dict[str, str] = {"cpu": s.train_cpu, "memory": s.train_memory}
     limits: dict[str, str] = {"memory": s.train_memory}
     pod: dict[str, Any] = {"volumes": [client.V1Volume(name="dshm", empty_dir=client.V1EmptyDirVolumeSource(medium="Memory", size_limit="8Gi"))]}
     container: dict[str, Any] = {"volume_mounts": [client.V1VolumeMount(name="dshm", mount_path="/dev/shm")]}
-    spec: dict[str, Any] = {"backoff_limit": 6}
-    env: dict[str, Any] = {}
     if s.train_gpus:
         limits["nvidia.com/gpu"] = str(s.train_gpus)
         pod["tolerations"] = [client.V1Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")]
+    return client.V1ResourceRequirements(requests=requests, limits=limits), pod, container
+
+
+def train_job(s: PipelineSettings) -> client.V1Job:
+    """One pod per node (TRAIN_NODES), each with TRAIN_GPUS; a restarted pod resumes from the
+    run's checkpoint in the store. Several nodes make an Indexed Job whose pods find each other
+    through a headless Service of the same name (train_service); pod 0 hosts the rendezvous."""
+    resources, pod, container = training_pod(s)
+    spec: dict[str, Any] = {"backoff_limit": 6}
+    env: dict[str, Any] = {}
     if s.train_nodes > 1:
         # One failure stops every node (torchrun without restarts), so each node may fail 6 times.
         spec = {"completion_mode": "Indexed", "completions": s.train_nodes, "parallelism": s.train_nodes, "backoff_limit": 6 * s.train_nodes}
         pod["subdomain"] = job_name(s, "train")
         container["ports"] = [client.V1ContainerPort(container_port=RDZV_PORT, name="rendezvous")]
         env["train_rdzv_endpoint"] = rendezvous_endpoint(s)
-    return stage_job(s, "train", s.train_image, client.V1ResourceRequirements(requests=requests, limits=limits), spec, pod, container, env)
+    return stage_job(s, "train", s.train_image, resources, spec, pod, container, env)
+
+
+def trials_job(s: PipelineSettings, first: int, count: int) -> client.V1Job:
+    """`count` trials of a sweep, from trial `first` on: an Indexed Job of the trainer image whose
+    pod i trains trial first + i (`python -m jobs trial`), each pod like a one-node train pod.
+    A trial that fails does not stop the others (a backoff limit per index)."""
+    resources, pod, container = training_pod(s)
+    spec = {"completion_mode": "Indexed", "completions": count, "parallelism": count, "backoff_limit_per_index": 2, "max_failed_indexes": count}
+    env = {"sweep_trial": first, "train_nodes": 1, "train_rdzv_endpoint": ""}
+    job = stage_job(s, "trial", s.train_image, resources, spec, pod, container, env)
+    metadata = job.metadata
+    assert metadata is not None
+    metadata.name = job_name(s, f"trials-{first}")
+    return job
 
 
 def train_service(s: PipelineSettings, job_uid: str | None = None) -> client.V1Service:

@@ -13,6 +13,8 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
+from pydantic import BaseModel
+
 from common.errors import ConfigError, JobError
 from common.provenance import git_revision
 from common.storage import RunLayout, Store, committed_shard_indices
@@ -183,3 +185,25 @@ class Lease:
 
     def __exit__(self, *_: object) -> None:
         self.release()
+
+
+class TrialRecord(BaseModel):
+    """A trial as the sweep keeps it in the store (sweep/trials/trial-NNN.json)."""
+
+    number: int
+    run_id: str  # the trial's own run: its checkpoint, metrics and model
+    params: dict[str, int | float | str]
+    state: str = "running"  # running, complete, pruned, failed
+    value: float | None = None
+    intermediate: dict[int, float] = {}
+    seconds: float = 0.0
+    epochs: int = 0
+    error: str = ""
+
+
+def trial_key(layout: RunLayout, number: int) -> str:
+    return f"{layout.run}/sweep/trials/trial-{number:04d}.json"
+
+
+def trial_run_id(run_id: str, number: int) -> str:
+    return f"{run_id}-t{number:04d}"

@@ -191,6 +191,39 @@ class PipelineSettings(GenerateSettings, TrainSettings, EvaluateSettings):
         return self.runner == "k8s"
 
 
+class TrialSettings(TrainSettings):
+    sweep_trial: int = Field(
+        -1, ge=-1, description="The sweep's trial this process trains (the sweep sets it); on Kubernetes plus JOB_COMPLETION_INDEX"
+    )
+
+
+class SweepSettings(PipelineSettings):
+    trials: int = Field(8, ge=1, le=10_000, description="Trials of the sweep in all (a rerun counts the finished ones)")
+    parallel: int = Field(2, ge=1, le=1024, description="Trials at once: processes (RUNNER=local, sharing the cores) or pods of one Indexed Job")
+    sweep_metric: Literal["val_loss", "strength"] = Field(
+        "val_loss",
+        description="What the sweep optimises: val_loss (lowest), or strength (the task's evaluation figure, highest; evaluates each trial)",
+    )
+    sweep_space: str = Field(
+        "", description="Settings to search and their ranges (name=low..high[:log] or name=a|b|c, comma-separated); empty: the task's"
+    )
+    sweep_pruner: Literal["median", "halving", "none"] = Field(
+        "median", description="Stops hopeless trials from their per-epoch validation loss: median, halving (successive halving), none"
+    )
+
+    @field_validator("sweep_space")
+    @classmethod
+    def _space_parses(cls, value: str) -> str:
+        if value.strip():
+            from jobs.space import parse_space
+
+            try:
+                parse_space(value)
+            except ConfigError as e:
+                raise ValueError(str(e).removeprefix("SWEEP_SPACE: ")) from None
+        return value
+
+
 class SolveSettings(CommonSettings):
     pieces: int = Field(7, ge=1, le=7, description="Pieces a side of the game to solve (7: the game; fewer: small games for tests)")
     threads: int = Field(0, ge=0, le=1024, description="Solver threads; 0 = every core")
@@ -202,6 +235,8 @@ JOB_CLASSES: dict[str, type[CommonSettings]] = {
     "evaluate": EvaluateSettings,
     "pipeline": PipelineSettings,
     "solve": SolveSettings,
+    "sweep": SweepSettings,
+    "trial": TrialSettings,
 }
 
 
@@ -209,7 +244,7 @@ JOB_CLASSES: dict[str, type[CommonSettings]] = {
 def settings_class(job: str, task: str) -> type[CommonSettings]:
     """The settings of `job` for `task`: the generic class extended by the task's own classes."""
     spec = get_task(task)
-    stages = STAGES if job == "pipeline" else (job,)
+    stages = STAGES if job in ("pipeline", "sweep") else ("train",) if job == "trial" else (job,)
     parts = tuple(spec.settings[stage] for stage in stages if stage in spec.settings)
     name = f"{spec.name.capitalize()}{job.capitalize()}Settings"
     return type(name, (JOB_CLASSES[job], *parts), {"presets": spec.presets, "task_defaults": spec.defaults, "__module__": __name__})
@@ -217,7 +252,12 @@ def settings_class(job: str, task: str) -> type[CommonSettings]:
 
 def all_setting_names() -> set[str]:
     """Every variable of every job and task (lower case)."""
-    return set(PipelineSettings.model_fields) | set(SolveSettings.model_fields) | {name for spec in REGISTRY.values() for name in spec.setting_names}
+    return (
+        set(SweepSettings.model_fields)
+        | set(TrialSettings.model_fields)
+        | set(SolveSettings.model_fields)
+        | {name for spec in REGISTRY.values() for name in spec.setting_names}
+    )
 
 
 S = TypeVar("S", bound=BaseSettings)
@@ -301,8 +341,9 @@ def load_job(job: str) -> CommonSettings:
 def ordered_fields(cls: type[BaseSettings]) -> list[str]:
     """The settings of `cls` in reading order: the common ones, then the job's, then the task's."""
     common = [name for name in CommonSettings.model_fields if name in cls.model_fields]
-    generic = [name for name in cls.model_fields if name in PipelineSettings.model_fields and name not in common]
-    return common + generic + [name for name in cls.model_fields if name not in PipelineSettings.model_fields]
+    jobs = set(SweepSettings.model_fields) | set(TrialSettings.model_fields)
+    generic = [name for name in cls.model_fields if name in jobs and name not in common]
+    return common + generic + [name for name in cls.model_fields if name not in jobs]
 
 
 def describe(cls: type[BaseSettings]) -> list[tuple[str, str, str]]:

@@ -158,7 +158,7 @@ def run_train(s: TrainSettings) -> TrainResult | None:
     world = torchrun_world() if under_torchrun() else World()
     store = Store(s.storage_url)
     store.check()
-    layout = RunLayout(s.task, s.run_id)
+    layout = RunLayout(s.task, s.run_id, s.data_run_id)
     check_run_identity(store, layout, s, "train")
     shards = s.data_shards()
     wait_for_shards(store, layout, shards, s.shard_wait_seconds)

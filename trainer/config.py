@@ -11,6 +11,7 @@ from common.run import RunConfig
 
 
 class TrainConfig(RunConfig):
+    data_run_id: str = Field("", description="Train on the shards of this run instead of RUN_ID's own (a sweep's trials do)")
     epochs: int = Field(50, ge=1, description="Maximum training epochs (default from PRESET)")
     learning_rate: float = Field(2e-3, gt=0.0, le=1.0, description="Peak AdamW learning rate")
     batch_size: int = Field(1024, ge=1, le=1 << 20, description="Samples per optimisation step")

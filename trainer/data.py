@@ -88,7 +88,7 @@ def shard_indices(store: Store, layout: RunLayout, shards: int | None) -> list[i
     """Shards 0..shards-1, or every committed shard; refuses an empty dataset."""
     indices = list(range(shards)) if shards is not None else committed_shard_indices(store, layout)
     if not indices:
-        raise DatasetError(f"{store.display(layout.run)}/data holds no committed shard: the dataset is empty")
+        raise DatasetError(f"{store.display(layout.data)} holds no committed shard: the dataset is empty")
     return indices
 
 

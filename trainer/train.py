@@ -124,7 +124,7 @@ class Trainer:
         self.config, self.learner = config, learner
         self.world = world or World()
         self.store = store or Store(config.storage_url)
-        self.layout = RunLayout(learner.task, config.run_id)
+        self.layout = RunLayout(learner.task, config.run_id, config.data_run_id)
         self.device = self.world.device(pick_device(config.device))
         torch.manual_seed(config.seed)
         self.net = learner.build_model(learner.model_args).to(self.device)
@@ -407,7 +407,16 @@ class Trainer:
         self._track_best(metrics)
         self.state.epochs_done += 1
         self.state.finished = self.state.bad_epochs >= self.config.patience or self.state.epochs_done >= self.config.epochs
+        if not self.state.finished and self._asked_to_stop():
+            log.info("epoch %d: %s asks training to stop; it stops here", epoch + 1, self.store.display(self.layout.stop))
+            self.state.finished = True
         return metrics
+
+    def _asked_to_stop(self) -> bool:
+        """Whether the run's stop marker exists (a sweep prunes a trial so): rank 0 looks, and
+        every rank learns its answer, so that all stop after the same epoch."""
+        asked = torch.tensor(float(self.world.writer and self.store.exists(self.layout.stop)), device=self.device)
+        return bool(all_sum(asked, self.world).item())
 
     def _track_best(self, metrics: dict[str, Any]) -> None:
         s = self.state

@@ -133,6 +133,14 @@ def rows(report: dict[str, Any], labels: list[str]) -> list[dict[str, Any]]:
     return out
 
 
+def default_catch_rate(report: dict[str, Any]) -> float:
+    """The sweep's strength figure: the new model's catch rate on the default protocol."""
+    for result in report["results"]:
+        if result["opponent"] == "new model" and result["protocol"] == "default":
+            return float(result["catch_rate"])
+    raise JobError("the evaluation has no default-protocol result for the new model")
+
+
 def gain_cell(row: dict[str, Any]) -> str:
     if row["opponent"] == "new model":
         return ""
@@ -194,4 +202,6 @@ def spec() -> TaskSpec:
         promotion="the lower 95% bound of the paired catch-rate gain over the champion (default protocol)",
         student_args=student_args,
         cluster_settings={"TEACHER": DEFAULT_TEACHER, "EVAL_GAMES": "200"},
+        sweep_space="learning_rate=0.0005..0.008:log,batch_size=128|256|512,d_model=32|48|64,n_layers=2..4,epochs=3..10,mirror=0|1",
+        strength=("catch rate, default protocol", default_catch_rate),
     )

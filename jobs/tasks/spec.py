@@ -87,6 +87,10 @@ class TaskSpec:
     cluster_settings: dict[str, str] = field(default_factory=dict)
     # Whether `rust_gen <task> solve` computes the exact value of every position (the solve job)
     solvable: bool = False
+    # The sweep job's default space (jobs/space.py's grammar) over the task's train settings
+    sweep_space: str = "learning_rate=0.0005..0.008:log,batch_size=256|512|1024,epochs=5..30"
+    # (label, report.json -> the figure) that SWEEP_METRIC=strength maximises
+    strength: tuple[str, Callable[[dict[str, Any]], float]] | None = None
     setting_names: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:

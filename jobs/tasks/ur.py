@@ -63,6 +63,14 @@ class UrEvaluateSettings(BaseModel):
         return value
 
 
+def win_rate_against_emm3(report: dict[str, Any]) -> float:
+    """The sweep's strength figure: the new model's win rate against the depth-3 teacher."""
+    for result in report["results"]:
+        if result["opponent"] == "emm:3":
+            return float(result["a_win_rate"])
+    raise JobError("the evaluation has no match against emm:3: with SWEEP_METRIC=strength, EVAL_OPPONENTS must include emm:3")
+
+
 def generator_args(s: Any, games: int) -> list[str]:
     return ["ur", "generate", "--games", str(games), "--depth", str(s.depth), "--exploration", str(s.exploration)]
 
@@ -209,6 +217,8 @@ def spec() -> TaskSpec:
         promotion="the lower 95% bound of the win rate against the champion",
         solvable=True,
         cluster_settings={"DEPTH": "3", "EVAL_GAMES": "2000"},
+        sweep_space="learning_rate=0.0005..0.008:log,batch_size=256|512|1024|2048,epochs=10..50,dropout=0..0.2,illegal_mass_weight=0..5",
+        strength=("win rate against emm:3", win_rate_against_emm3),
         generator_inputs=teacher_table,
         evaluator_inputs=evaluator_table,
     )

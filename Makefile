@@ -14,7 +14,7 @@ RUST_SOURCES := $(shell find rust_gen/src -name '*.rs') rust_gen/Cargo.toml
 # Settings given on the make command line (GAMES=2000 EPOCHS=50 ...) reach the jobs as
 # environment variables: make exports command-line variables to its recipes.
 .DEFAULT_GOAL := help
-.PHONY: help setup controller build job solve test test-rust test-python test-images test-k8s cluster-up cluster-down lint bench bench-generator bench-trainer bench-predator-python bench-predator-trainer bench-web bench-ddp bench-memory web images manifests clean
+.PHONY: help setup controller build job solve sweep test test-rust test-python test-images test-k8s cluster-up cluster-down lint bench bench-generator bench-trainer bench-predator-python bench-predator-trainer bench-web bench-ddp bench-memory web images manifests clean
 
 DOCKER ?= docker
 IMAGE_PREFIX ?= ludus
@@ -25,6 +25,7 @@ BUILD_FLAGS ?=
 help:
 	@echo "make job GAMES=2000   run generate -> train -> evaluate on this machine (store: ./store)"
 	@echo "make test             run the Rust and Python test suites"
+	@echo "make sweep            search train settings with Optuna over one run's shards (TRIALS=8 PARALLEL=2)"
 	@echo "make bench            run the benchmarks and write bench/results/"
 	@echo "make lint             ruff, import-linter (layers), mypy, cargo fmt --check, cargo clippy, hadolint, actionlint, shellcheck"
 	@echo "make images           build the generator and trainer images (DOCKER=podman works too)"
@@ -63,6 +64,10 @@ job: $(if $(filter k8s,$(RUNNER)),controller,setup build)
 
 solve: setup build
 	TASK=ur $(PY) -m jobs solve
+
+# Optuna trials over one run's shards (TRIALS, PARALLEL, SWEEP_SPACE, SWEEP_METRIC; RUNNER=k8s: Indexed Jobs).
+sweep: $(if $(filter k8s,$(RUNNER)),controller,setup build)
+	$(PY) -m jobs sweep
 
 test: test-rust test-python
 

@@ -102,7 +102,8 @@ def test_a_killed_sweep_reruns_its_cut_off_trial_and_never_a_finished_one(genera
     settings["SWEEP_SPACE"] = "learning_rate=0.001..0.01:log,epochs=4..6,batch_size=64|128"
     settings["SWEEP_PRUNER"] = "none"
     env = jobs_env(**settings)
-    sweep = subprocess.Popen([sys.executable, "-m", "jobs", "sweep"], env=env, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    sweep = subprocess.Popen([sys.executable, "-m", "jobs", "sweep"], env=env, cwd=ROOT, start_new_session=True, **quiet)
     layout = RunLayout("ur", "killed")
 
     def trial_1_has_an_epoch() -> bool:

@@ -77,6 +77,7 @@ def bench(task: str, cores: int, repeats: int, epochs: int, store: Path) -> dict
         "val_loss_per_epoch": {"1 rank": losses[1], f"{cores} ranks": losses[cores]},
         "last_val_loss_gap": round(abs(losses[cores][-1] - losses[1][-1]) / losses[1][-1], 4),
         "epochs_timed": len(speeds[1]),
+        "repeats": repeats,
     }
 
 
@@ -105,8 +106,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ludus-ddp-bench-") as folder:
         results = [bench(task, cores, args.repeats, args.epochs, Path(folder)) for task in args.tasks.split(",")]
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if (RESULTS / "ddp.json").exists():  # a run of some tasks keeps the others' latest figures
+        ran = {r["task"] for r in results}
+        kept = [r for r in json.loads((RESULTS / "ddp.json").read_text())["results"] if r["task"] not in ran]
+        results = sorted(kept + results, key=lambda r: list(TASKS).index(r["task"]))
     record = {
-        "command": f"python bench/ddp_bench.py --repeats {args.repeats} --epochs {args.epochs}",
+        "command": f"python bench/ddp_bench.py --repeats {args.repeats} --epochs {args.epochs} --tasks {args.tasks}",
         "machine": f"{platform.processor() or platform.machine()}, {cores} cores, no GPU used",
         "statistic": "median of the samples/s of every epoch after the first, over the repeats (interleaved)",
         "results": results,

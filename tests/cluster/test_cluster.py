@@ -29,9 +29,10 @@ from kubernetes.client.exceptions import ApiException
 from common.errors import JobError
 from common.storage import RunLayout, Store, read_committed_shard, read_metrics
 from jobs.cluster import run_stage_on_cluster, submit, wait
-from jobs.k8s import STAGES, generate_job, job_name, train_job
+from jobs.k8s import STAGES, generate_job, job_name, train_job, trials_job
 from jobs.manifests import K8S
 from jobs.settings import PipelineSettings, settings_class
+from jobs.sweep import run_sweep
 from tests.cluster import cluster
 from tests.cluster.conftest import GEN, PULL_SECRET, TRAIN, Cluster, pull_secret, storage_secret
 from tests.conftest import ROOT, jobs_env, make_bucket
@@ -377,11 +378,40 @@ def test_two_train_pods_meet_through_the_clusters_dns_and_train_like_one(k8s: Cl
     assert abs(losses[2][-1] - losses[1][-1]) <= 0.01 * losses[1][-1], losses
 
 
+def test_a_sweep_runs_its_trials_as_one_indexed_job_and_evaluates_the_best(k8s: Cluster, store_env: dict[str, str]) -> None:
+    """RUNNER=k8s, TRIALS=2, PARALLEL=2: the sweep controller (here, in this process) generates the
+    run's shards with a generate Job, runs both trials as one Indexed Job of the trainer image
+    (pod i trains trial i on the run's shards), reads their epochs from the store and evaluates
+    the best trial with an evaluate Job."""
+    k8s.kubectl("apply", "-f", K8S / "00-namespace.yaml", "-f", K8S / "10-rbac.yaml")
+    ensure_secret(k8s)
+    values = {"storage_url": STORE, "run_id": "sweep", "runner": "k8s", "gen_image": GEN, "train_image": TRAIN, "device": "cpu"}
+    values |= {k.lower(): v for k, v in {**NODE_SIZES, **SMALL_RUN, "TRAIN_CPU": "500m"}.items() if k != "PRESET"}
+    values |= {"trials": 2, "parallel": 2, "sweep_pruner": "none", "sweep_space": "learning_rate=0.001..0.01:log,epochs=1..2"}
+    s = settings_class("sweep", "ur").model_validate(values)
+    result = run_sweep(s, api=k8s.batch)
+    store, layout = Store(STORE), RunLayout("ur", "sweep")
+    trials = [store.read_json(f"{layout.run}/sweep/trials/trial-{n:04d}.json") for n in (0, 1)]
+    assert [t["state"] for t in trials] == ["complete", "complete"], trials
+    name = job_name(s, "trials-0")
+    job = k8s.batch.read_namespaced_job_status(name, NAMESPACE)
+    assert job.spec.completion_mode == "Indexed" and job.spec.completions == 2 and job.status.completed_indexes == "0,1"
+    pods = pods_of(k8s, name)
+    assert sorted(p.metadata.labels["batch.kubernetes.io/job-completion-index"] for p in pods) == ["0", "1"]
+    for pod in pods:
+        assert pod.spec.security_context.run_as_non_root and [x.name for x in pod.spec.image_pull_secrets] == [PULL_SECRET]
+    for t in trials:
+        assert len(read_metrics(store, RunLayout("ur", t["run_id"]))) == t["params"]["epochs"]
+    assert result["best_run_id"] in {t["run_id"] for t in trials}
+    assert store.exists(f"{RunLayout('ur', result['best_run_id']).eval}/report.json")
+    assert store.read_bytes(f"{layout.run}/sweep/trials.csv").decode().count("\n") == 3
+
+
 def test_stage_jobs_are_valid_for_the_real_api_server(k8s: Cluster) -> None:
     """Server-side dry runs: the API server validates every Job we build (and rejects a broken one)."""
     k8s.kubectl("apply", "-f", K8S / "00-namespace.yaml")
-    for build in STAGES.values():
-        body = client.ApiClient().sanitize_for_serialization(build(settings("dry-run")))
+    for job in [build(settings("dry-run")) for build in STAGES.values()] + [trials_job(settings("dry-run"), 0, 2)]:
+        body = client.ApiClient().sanitize_for_serialization(job)
         k8s.batch.create_namespaced_job(NAMESPACE, body, dry_run="All")
     body = client.ApiClient().sanitize_for_serialization(STAGES["generate"](settings("dry-run")))
     body["spec"]["completions"] = -1

@@ -14,7 +14,7 @@ RUST_SOURCES := $(shell find rust_gen/src -name '*.rs') rust_gen/Cargo.toml
 # Settings given on the make command line (GAMES=2000 EPOCHS=50 ...) reach the jobs as
 # environment variables: make exports command-line variables to its recipes.
 .DEFAULT_GOAL := help
-.PHONY: help setup controller build job solve sweep test test-rust test-python test-images test-k8s cluster-up cluster-down lint bench bench-generator bench-trainer bench-predator-python bench-predator-trainer bench-web bench-ddp bench-memory web images manifests clean
+.PHONY: help setup controller build job solve sweep test test-rust test-python test-images test-k8s cluster-up cluster-down lint bench bench-generator bench-trainer bench-predator-python bench-predator-trainer bench-web bench-ddp bench-memory bench-sweep web images manifests clean
 
 DOCKER ?= docker
 IMAGE_PREFIX ?= ludus
@@ -112,7 +112,7 @@ cluster-up: setup
 cluster-down: setup
 	$(PY) -m tests.cluster.cluster down
 
-bench: bench-generator bench-trainer bench-predator-python bench-predator-trainer bench-web bench-ddp bench-memory
+bench: bench-generator bench-trainer bench-predator-python bench-predator-trainer bench-web bench-ddp bench-memory bench-sweep
 
 bench-generator: build
 	mkdir -p bench/results
@@ -137,6 +137,9 @@ bench-ddp: setup build
 
 bench-memory: setup build  # about 10 GB of shards under /var/tmp, removed afterwards
 	$(PY) bench/memory_bench.py
+
+bench-sweep: setup build
+	$(PY) bench/sweep_bench.py
 
 web: setup
 	$(PY) -m jobs.web

@@ -21,6 +21,7 @@ BENCH_OUTPUTS = {
     "predator-web.json", "predator-web.md",  # bench/predator_web_bench.py
     "ddp.json", "ddp.md", "ddp-loss.png",  # bench/ddp_bench.py
     "memory.json", "memory.md", "memory.png",  # bench/memory_bench.py
+    "sweep.json", "sweep.md",  # bench/sweep_bench.py
 }  # fmt: skip
 # On a GPU the trainer benchmarks write the same files with the device's name.
 BENCH_DEVICE_OUTPUT = re.compile(r"^(ur|predator)-trainer-(cuda|mps)\.(json|md)$")

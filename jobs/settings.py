@@ -192,6 +192,8 @@ class PipelineSettings(GenerateSettings, TrainSettings, EvaluateSettings):
 
 
 class TrialSettings(TrainSettings):
+    # A trial trains on one node: JOB_COMPLETION_INDEX numbers its trial (SWEEP_TRIAL + index), not a node.
+    train_node_index: int = Field(-1, ge=-1, description="This node's index among TRAIN_NODES (a trial: -1, one node)")
     sweep_trial: int = Field(
         -1, ge=-1, description="The sweep's trial this process trains (the sweep sets it); on Kubernetes plus JOB_COMPLETION_INDEX"
     )

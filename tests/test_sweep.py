@@ -129,3 +129,20 @@ def test_a_killed_sweep_reruns_its_cut_off_trial_and_never_a_finished_one(genera
     assert after[1].params == before[1].params, "the cut-off trial ran again with its own settings"
     epochs = [m["epoch"] for m in read_metrics(store, RunLayout("ur", "killed-t0001"))]
     assert epochs == list(range(1, int(after[1].params["epochs"]) + 1)) and cut_off_epochs >= 1, "it resumed, epochs once each"
+
+
+def test_a_trial_pod_trains_the_trial_its_index_names(generator: Path, tmp_path: Path) -> None:
+    """As a pod of the trials' Indexed Job does: SWEEP_TRIAL=3 and JOB_COMPLETION_INDEX=1 train
+    trial 4 from its record, into its own run, on the sweep run's shards."""
+    store = Store(str(tmp_path / "store"))
+    values = {k: v for k, v in SWEEP.items() if not k.startswith(("SWEEP_", "EVAL_"))}
+    for index in (0, 1):
+        assert run_job("generate", STORAGE_URL=store.root, RUN_ID="pods", SHARD_INDEX=index, **values).returncode == 0
+    layout = RunLayout("ur", "pods")
+    record = TrialRecord(number=4, run_id="pods-t0004", params={"epochs": 2, "learning_rate": 0.004})
+    store.write_json(trial_key(layout, 4), record.model_dump(mode="json"))
+    result = run_job("trial", STORAGE_URL=store.root, RUN_ID="pods", SWEEP_TRIAL=3, JOB_COMPLETION_INDEX=1, **values)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = read_metrics(store, RunLayout("ur", "pods-t0004"))
+    assert len(metrics) == 2 and metrics[-1]["lr"] > 0
+    assert store.read_json(RunLayout("ur", "pods-t0004").weights)["provenance"]["training_config"]["learning_rate"] == 0.004

@@ -49,7 +49,8 @@ from jobs.tasks import get_task
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 2.0
+POLL_SECONDS = 0.25  # how soon a finished trial's place is taken
+WATCH_SECONDS = 2.0  # how often the trials' epochs are read from the store
 FINISHED = {"complete": optuna.trial.TrialState.COMPLETE, "pruned": optuna.trial.TrialState.PRUNED, "failed": optuna.trial.TrialState.FAIL}
 
 
@@ -239,6 +240,7 @@ def run_locally(sweep: Sweep) -> None:
     s = sweep.s
     threads = max(1, (os.cpu_count() or 1) // s.parallel)
     running: dict[int, subprocess.Popen[bytes]] = {}
+    next_watch = 0.0
     with tempfile.TemporaryDirectory(prefix=temp_prefix("sweep")) as logs, ExitStack() as children:
         while sweep.remaining or running:
             while sweep.remaining and len(running) < s.parallel:
@@ -248,7 +250,9 @@ def run_locally(sweep: Sweep) -> None:
                     running[record.number] = children.enter_context(child(stage("trial"), env=env, stderr=log_file))
                 print(f"trial {record.number}: started, {', '.join(f'{k.upper()}={v}' for k, v in record.params.items())}", flush=True)
             time.sleep(POLL_SECONDS)
-            sweep.watch()
+            if time.monotonic() >= next_watch:
+                sweep.watch()
+                next_watch = time.monotonic() + WATCH_SECONDS
             for number, proc in list(running.items()):
                 if proc.poll() is None:
                     continue

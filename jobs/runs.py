@@ -158,7 +158,7 @@ class Lease:
             ahead = held["clock_fault_seconds"]
             renewed += f" by its clock, {ahead:.0f} s ahead of this host's (a clock fault; it is free {LEASE_SECONDS:.0f} s after its last write)"
         return (
-            f"another pipeline ({held.get('owner')}) is working on this run: {self.store.display(self.key)} was renewed at {renewed}; "
+            f"another pipeline or sweep ({held.get('owner')}) is working on this run: {self.store.display(self.key)} was renewed at {renewed}; "
             f"wait for it to finish, or if it died, rerun after {LEASE_SECONDS:.0f} s"
         )
 

@@ -37,7 +37,7 @@ def test_a_live_lease_keeps_a_second_pipeline_off_the_run(generator: Path, tmp_p
     try:
         refused = run_job("pipeline", **TINY, STORAGE_URL=tmp_path, RUN_ID="leased")
         assert refused.returncode != 0
-        assert "another pipeline (other-host:123) is working on this run" in refused.stderr, refused.stderr[-2000:]
+        assert "another pipeline or sweep (other-host:123) is working on this run" in refused.stderr, refused.stderr[-2000:]
         assert not store.exists(layout.run_json), "nothing written"
         # The same owner (a restarted controller pod of the same Job) takes its lease back.
         same = run_job("pipeline", **TINY, STORAGE_URL=tmp_path, RUN_ID="leased", LEASE_OWNER="other-host:123")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from common.storage import RunLayout, Store, read_metrics
-from jobs.runs import TrialRecord, trial_key
+from jobs.runs import Lease, TrialRecord, trial_key
 from tests.conftest import ROOT, jobs_env, run_job
 
 SPACE = "learning_rate=0.001..0.01:log,epochs=2..4,batch_size=64|128"
@@ -146,3 +146,15 @@ def test_a_trial_pod_trains_the_trial_its_index_names(generator: Path, tmp_path:
     metrics = read_metrics(store, RunLayout("ur", "pods-t0004"))
     assert len(metrics) == 2 and metrics[-1]["lr"] > 0
     assert store.read_json(RunLayout("ur", "pods-t0004").weights)["provenance"]["training_config"]["learning_rate"] == 0.004
+
+
+def test_a_second_sweep_on_a_run_is_refused_while_the_first_holds_it(tmp_path: Path) -> None:
+    """The sweep takes the run's lease, the pipeline's: another holder (a sweep or a pipeline that
+    renews it) stops it before it writes anything."""
+    store = Store(str(tmp_path / "store"))
+    layout = RunLayout("ur", "busy")
+    with Lease(store, layout, owner="the-first-sweep"):
+        result = run_job("sweep", STORAGE_URL=store.root, RUN_ID="busy", TRIALS=2, **SWEEP)
+    assert result.returncode == 1, result.stderr
+    assert "another pipeline or sweep (the-first-sweep) is working on this run" in result.stderr, result.stderr
+    assert not store.exists(layout.run_json) and not store.list(f"{layout.run}/sweep")

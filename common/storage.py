@@ -346,9 +346,11 @@ def read_manifest(store: Store, layout: RunLayout, index: int) -> ShardManifest 
         raise StorageError(f"{store.display(key)} is not a valid shard manifest: {e}") from e
 
 
-def read_committed_shard(store: Store, layout: RunLayout, index: int) -> tuple[ShardManifest, bytes]:
-    """A committed shard's manifest and bytes, refusing a missing manifest or a bad digest."""
-    manifest = read_manifest(store, layout, index)
+def read_committed_shard(store: Store, layout: RunLayout, index: int, known: ShardManifest | None = None) -> tuple[ShardManifest, bytes]:
+    """A committed shard's manifest and bytes, refusing a missing manifest or a bad digest. A reader
+    that holds the manifest already (`known`, as read before training) checks the data against it
+    and spares the second read."""
+    manifest = known if known is not None else read_manifest(store, layout, index)
     if manifest is None:
         raise StorageError(
             f"shard {index}: {store.display(layout.shard_manifest(index))} does not exist "

@@ -192,6 +192,21 @@ def test_streamed_data_trains_on_every_training_row_once_and_validates_like_load
         assert got[key] == pytest.approx(value, rel=1e-6, abs=1e-9), key
 
 
+def test_a_streamed_epoch_reads_each_shard_and_no_manifest_again(run: tuple[TaskSpec, Store, RunLayout], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stream holds every manifest from the start: reading an epoch fetches each shard's data
+    once and checks it against the manifest it holds, with no second read of the manifest."""
+    spec, store, layout = run
+    streamed = Trainer(config(store.root, memory_budget=0), learner_of(spec))
+    streamed.prepare()
+    assert streamed.stream is not None
+    reads: list[str] = []
+    for method in ("read_json", "read_bytes", "exists"):
+        original = getattr(streamed.stream.store, method)
+        monkeypatch.setattr(streamed.stream.store, method, lambda key, _f=original: (reads.append(key), _f(key))[1])
+    list(streamed.stream.train_batches(0, World(), 64, torch.Generator().manual_seed(0)))
+    assert sorted(reads) == sorted(layout.shard_data(m.shard_index) for m in streamed.stream.manifests), reads
+
+
 def test_exports_exist_and_read_back_as_the_trained_model(run: tuple[TaskSpec, Store, RunLayout]) -> None:
     spec, store, layout = run
     learner = learner_of(spec)

@@ -64,12 +64,12 @@ def parse_shard(learner: Learner, data: bytes, shard_index: int, source: str) ->
     return samples.replace(**{EPISODE_KEY: (shard_index << 32) | episode})
 
 
-def read_shard(store: Store, layout: RunLayout, learner: Learner, index: int) -> tuple[ShardManifest, Samples]:
-    """One committed shard as a table, its digest and its manifest's counts verified. A damaged
-    shard's commit is taken back, so the next generate (a pipeline's retry or rerun) writes it
-    again instead of skipping it forever."""
+def read_shard(store: Store, layout: RunLayout, learner: Learner, index: int, known: ShardManifest | None = None) -> tuple[ShardManifest, Samples]:
+    """One committed shard as a table, its digest and its manifest's counts verified (against
+    `known` when the caller read the manifest already). A damaged shard's commit is taken back, so
+    the next generate (a pipeline's retry or rerun) writes it again instead of skipping it forever."""
     try:
-        manifest, data = read_committed_shard(store, layout, index)
+        manifest, data = read_committed_shard(store, layout, index, known)
     except DamagedShard as e:
         withdraw_shard(store, layout, index)
         raise DatasetError(f"{e}; its commit is withdrawn: rerun with the same RUN_ID to generate it again") from e

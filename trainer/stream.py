@@ -94,7 +94,8 @@ class ShardStream:
         return dealt[world.rank]
 
     def _read(self, index: int, keep: Callable[[Samples], Samples]) -> Samples:
-        _, table = read_shard(self.store, self.layout, self.learner, index)
+        known = next(m for m in self.manifests if m.shard_index == index)
+        _, table = read_shard(self.store, self.layout, self.learner, index, known)
         return keep(table)
 
     def _prefetched(self, indices: list[int], keep: Callable[[Samples], Samples]) -> Iterator[Samples]:

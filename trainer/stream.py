@@ -20,6 +20,7 @@ import os
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -93,9 +94,12 @@ class ShardStream:
             rows[rank] += manifest.rows
         return dealt[world.rank]
 
+    @cached_property
+    def _by_index(self) -> dict[int, ShardManifest]:
+        return {m.shard_index: m for m in self.manifests}
+
     def _read(self, index: int, keep: Callable[[Samples], Samples]) -> Samples:
-        known = next(m for m in self.manifests if m.shard_index == index)
-        _, table = read_shard(self.store, self.layout, self.learner, index, known)
+        _, table = read_shard(self.store, self.layout, self.learner, index, self._by_index[index])
         return keep(table)
 
     def _prefetched(self, indices: list[int], keep: Callable[[Samples], Samples]) -> Iterator[Samples]:

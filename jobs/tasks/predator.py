@@ -19,7 +19,7 @@ from jobs.tasks.spec import Evaluation, Metric, TaskSpec
 from trainer.tasks.predator.config import PredatorTrainOptions
 
 PROTOCOLS = ("default", "legacy")
-OPPONENTS = ("pursuit", "planner", "still")
+DEFAULT_OPPONENTS = "pursuit,planner,still"
 # The planner's options and their ranges, as `rust_gen` reads them (rust_gen/src/predator/planner.rs):
 # checked here too so that a bad TEACHER stops the job before any work, with exit code 2.
 PLANNER_KEYS: dict[str, tuple[str, Callable[[str], bool]]] = {
@@ -81,7 +81,26 @@ class PredatorTrainSettings(PredatorTrainOptions):
     pass
 
 
+def check_opponents(value: str) -> str:
+    """A comma-separated list of `still`, `pursuit`, `planner` or `planner:KEY=VALUE:...`."""
+    opponents = [o.strip() for o in value.split(",") if o.strip()]
+    if not opponents:
+        raise ValueError("expected at least one opponent")
+    for opponent in opponents:
+        if opponent != "still":
+            try:
+                check_teacher(opponent)
+            except ValueError as error:
+                raise ValueError(f"{opponent!r} is not an opponent: expected still, pursuit, planner or planner:KEY=VALUE:... ({error})") from None
+    return ",".join(opponents)
+
+
 class PredatorEvaluateSettings(BaseModel):
+    eval_opponents: str = Field(
+        DEFAULT_OPPONENTS,
+        description="Comma-separated opponents, each on the same episodes: still, pursuit, planner, planner:KEY=VALUE:... (the planner "
+        "costs most of an evaluation's time)",
+    )
     eval_steps: int = Field(1500, ge=1, le=100_000, description="Steps per evaluation episode at most (default protocol)")
     eval_max_boids: int = Field(50, ge=1, le=200, description="Most boids of a default-protocol evaluation episode")
     promotion_threshold: float = Field(
@@ -90,6 +109,11 @@ class PredatorEvaluateSettings(BaseModel):
         le=1.0,
         description="Promote if the lower 95% bound of the paired catch-rate gain over the champion (default protocol) exceeds this",
     )
+
+    @field_validator("eval_opponents")
+    @classmethod
+    def _opponents(cls, value: str) -> str:
+        return check_opponents(value)
 
 
 def generator_args(s: Any, episodes: int) -> list[str]:
@@ -151,7 +175,8 @@ def gain_cell(row: dict[str, Any]) -> str:
 def evaluate(s: Any, binary: str, model: Path, champion: Path | None, inputs: list[str]) -> Evaluation:
     """EVAL_GAMES evaluation episodes per protocol, every player on the same ones (the predator
     has no evaluator inputs: `inputs` is empty)."""
-    players, labels = [f"net:{model}", *OPPONENTS], ["new model", *OPPONENTS]
+    opponents = s.eval_opponents.split(",")
+    players, labels = [f"net:{model}", *opponents], ["new model", *opponents]
     if champion is not None:
         players.append(f"net:{champion}")
         labels.append("champion")

@@ -90,6 +90,11 @@ def test_a_rerun_of_a_finished_multi_round_run_does_nothing_new(generator: Path,
     rerun = run_job("pipeline", **settings)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert store.read_bytes(layout.metrics) == metrics, "no epoch trained twice"
+    # EVAL_OPPONENTS picks the players beside the new model (the champion is this run: not played).
+    chosen = run_job("evaluate", **settings, EVAL_OPPONENTS="still, planner:horizon=20:replan=2")
+    assert chosen.returncode == 0, chosen.stderr[-2000:]
+    report = store.read_json(f"{layout.eval}/report.json")
+    assert {r["opponent"] for r in report["results"]} == {"new model", "still", "planner:horizon=20:replan=2"}
 
 
 def test_rounds_are_refused_where_they_cannot_run(tmp_path: Path) -> None:
@@ -97,5 +102,8 @@ def test_rounds_are_refused_where_they_cannot_run(tmp_path: Path) -> None:
     assert ur.returncode != 0 and "ROUNDS=2" in ur.stderr and "no student" in ur.stderr, ur.stderr
     k8s = run_job("pipeline", STORAGE_URL="s3://b/p", TASK="predator", ROUNDS=2, RUNNER="k8s")
     assert k8s.returncode != 0 and "ROUNDS=2" in k8s.stderr, k8s.stderr
+    for bad, says in (("pursuit,emm:3", "'emm:3' is not an opponent"), ("planner:horizon=0", "horizon=0"), (" , ", "at least one opponent")):
+        refused = run_job("evaluate", STORAGE_URL=tmp_path, TASK="predator", RUN_ID="x", EVAL_OPPONENTS=bad)
+        assert refused.returncode == 2 and "EVAL_OPPONENTS" in refused.stderr and says in refused.stderr, refused.stderr
     train = run_job("train", STORAGE_URL=tmp_path, TASK="predator", ROUNDS=2, ROUND=2)
     assert train.returncode != 0 and "ROUND=2 is not below ROUNDS=2" in train.stderr, train.stderr

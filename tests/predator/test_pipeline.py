@@ -40,7 +40,7 @@ def test_the_predator_pipeline_on_a_real_s3_server(generator: Path, s3_env: dict
     assert store.read_bytes(layout.model_file("predator_model.js")).startswith(b"window.TRANSFORMER_PARAMS = {")
     report = store.read_json(f"{layout.eval}/report.json")
     assert {r["protocol"] for r in report["results"]} == {"default", "legacy"}
-    assert {r["opponent"] for r in report["results"]} == {"new model", "pursuit", "planner", "still"}
+    assert {r["opponent"] for r in report["results"]} == {"new model", "pursuit", "still"}
     assert store.read_json(layout.champion)["run_id"] == "s3-predator"
 
 
